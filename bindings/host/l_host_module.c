@@ -1,0 +1,47 @@
+/* rcpt.host: what the host offers Lua (the REPL, the list of compiled-in
+ * modules, terminal checks). */
+#include "embedded.h"
+#include "host.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static int host_repl(lua_State *L)
+{
+    lua_pushinteger(L, rcpt_host_repl(L));
+    return 1;
+}
+
+static int host_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_optinteger(L, 1, 2)));
+    return 1;
+}
+
+/* modules() -> { "rcpt.cli", ... }: the Lua modules compiled into the binary */
+static int host_modules(lua_State *L)
+{
+    lua_newtable(L);
+    int i = 1;
+    for (const rcpt_embedded_file *f = rcpt_embedded_lua; f->module; f++) {
+        lua_pushstring(L, f->module);
+        lua_rawseti(L, -2, i++);
+    }
+    return 1;
+}
+
+static const luaL_Reg host_funcs[] = {
+    {"repl", host_repl},
+    {"isatty", host_isatty},
+    {"modules", host_modules},
+    {NULL, NULL},
+};
+
+int luaopen_rcpt_host(lua_State *L)
+{
+    luaL_newlib(L, host_funcs);
+    lua_pushliteral(L, "0.1.0");
+    lua_setfield(L, -2, "version");
+    return 1;
+}

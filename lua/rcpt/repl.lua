@@ -1,0 +1,44 @@
+-- Helpers for `rcpt repl`: modules as globals and a table printer.
+local M = {}
+
+local function show(v, indent, seen)
+  indent, seen = indent or "", seen or {}
+  if type(v) ~= "table" then
+    return type(v) == "string" and string.format("%q", v) or tostring(v)
+  end
+  if seen[v] then return "<cycle>" end
+  seen[v] = true
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) and (type(a) == "number" or type(a) == "string") then return a < b end
+    return type(a) < type(b)
+  end)
+  if #keys == 0 then return "{}" end
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local ks = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or "[" .. show(k) .. "]"
+    parts[#parts + 1] = indent .. "  " .. ks .. " = " .. show(v[k], indent .. "  ", seen)
+  end
+  return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
+end
+M.show = show
+
+function M.install(env)
+  env.show = function(...)
+    local n = select("#", ...)
+    for i = 1, n do print(show((select(i, ...)))) end
+  end
+  for _, name in ipairs({ "ocr", "geom", "image", "store", "vec", "net", "embed" }) do
+    local ok, mod = pcall(require, "rcpt." .. name)
+    if ok then env[name] = mod end
+  end
+  -- the debugging helpers (receipt(image_id), ...) join here as they are built
+  local ok, dbg = pcall(require, "rcpt.debug")
+  if ok then
+    for k, v in pairs(dbg) do env[k] = v end
+  end
+  return env
+end
+
+return M

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install, build and run every test: the README's test command, and what CI runs.
+#   scripts/test.sh            install deps, build (build/), run the suite, then the
+#                              same suite built with ASan + UBSan (build-asan/)
+#   RCPT_LONG=1 scripts/test.sh   the long mode (more crash/fuzz/load iterations)
+#   scripts/test.sh --no-asan  skip the sanitizer pass (quicker local runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+asan=1
+for a in "$@"; do
+  case $a in
+    --no-asan) asan=0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+jobs=$(nproc 2>/dev/null || echo 2)
+
+scripts/install-deps.sh
+if [ -f tests/node/package.json ]; then
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+run_suite() { # build-dir extra-cmake-args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 900)
+}
+
+echo "== build and test (build/)"
+run_suite build
+if [ "$asan" = 1 ]; then
+  echo "== build and test with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+  RCPT_SANITIZED=1 run_suite build-asan -DRCPT_SANITIZE=ON
+fi
