@@ -1,0 +1,266 @@
+/* Number and time formats of spec/ocr-geometry.md §4.1.
+ *
+ * The original serialises a float as Decimal(str(v)).quantize(d places,
+ * ROUND_HALF_UP).  str(v) is Python's shortest round-trip repr, so we first
+ * find the shortest digit string that reads back as the same double (the
+ * nearest such string when several have the same length, like Python), then
+ * round that decimal string.  Rounding the binary value directly would differ
+ * on ties such as 0.995 -> "1.00" (the double is 0.99499999...).
+ *
+ * The image write formats ~15 numbers per letter, so the common range
+ * (1e-11 <= |v| < 1e16) uses exact 128-bit integer arithmetic instead of
+ * printf/strtod loops; anything else falls back to the loop. */
+#include "store.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef unsigned __int128 u128;
+
+static const uint64_t POW10[20] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+    100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+    10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+    100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
+
+/* Digits of a positive finite double: *ndig digits in dig (no leading or
+ * trailing zeros), value = 0.DIGITS x 10^*point. */
+static void shortest_slow(double x, char *dig, int *ndig, int *point)
+{
+    char tmp[40];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, x);
+        if (strtod(tmp, NULL) == x || p == 17)
+            break;
+    }
+    /* tmp = "D.DDDDe[+-]XX" */
+    int n = 0;
+    char *e = strchr(tmp, 'e');
+    for (char *c = tmp; c < e; c++)
+        if (*c >= '0' && *c <= '9')
+            dig[n++] = *c;
+    int ex = atoi(e + 1);
+    while (n > 1 && dig[n - 1] == '0')
+        n--;
+    *ndig = n;
+    *point = ex + 1;
+}
+
+static int shortest_fast(double x, char *dig, int *ndig, int *point)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int bexp = (int)((bits >> 52) & 0x7ff);
+    uint64_t frac = bits & ((1ull << 52) - 1);
+    if (bexp == 0)
+        return 0; /* subnormal: slow path */
+    uint64_t m = frac | (1ull << 52);
+    int e = bexp - 1075;
+    int closer_below = (frac == 0 && bexp > 1);
+    int k = 16 - (int)floor(log10(x));
+    for (int tries = 0; tries < 3; tries++) {
+        if (k < 0 || k > 27)
+            return 0;
+        int s = -(e + k);
+        if (s < 1 || s > 64)
+            return 0;
+        /* x*10^k = m*5^k / 2^s; numerators below are over D = 2^(s+2) */
+        u128 p5 = 1;
+        for (int i = 0; i < k; i++)
+            p5 *= 5;
+        u128 X = (u128)(4 * m) * p5;
+        u128 H = (u128)(4 * m + 2) * p5;
+        u128 L = closer_below ? (u128)(4 * m - 1) * p5 : (u128)(4 * m - 2) * p5;
+        int sh = s + 2;
+        u128 ip = X >> sh;
+        if (ip < POW10[16]) { k++; continue; }
+        if (ip >= POW10[17]) { k--; continue; }
+        int inclusive = (m % 2) == 0;
+        for (int j = 16; j >= 0; j--) {
+            u128 pD = (u128)POW10[j] << sh;
+            u128 tlo = L / pD, rlo = L % pD;
+            if (rlo != 0 || !inclusive)
+                tlo++;
+            u128 thi = H / pD, rhi = H % pD;
+            if (rhi == 0 && !inclusive)
+                thi--;
+            if (tlo > thi)
+                continue;
+            u128 tn = X / pD, rn = X % pD;
+            if (rn * 2 > pD || (rn * 2 == pD && (tn & 1)))
+                tn++;
+            if (tn < tlo) tn = tlo;
+            if (tn > thi) tn = thi;
+            char rev[24];
+            int n = 0;
+            uint64_t t = (uint64_t)tn;
+            while (t) { rev[n++] = (char)('0' + t % 10); t /= 10; }
+            int nd = n;
+            for (int i = 0; i < nd; i++)
+                dig[i] = rev[nd - 1 - i];
+            /* value = t * 10^(j-k) = 0.DIGITS * 10^(nd + j - k) */
+            *point = nd + j - k;
+            while (nd > 1 && dig[nd - 1] == '0')
+                nd--;
+            *ndig = nd;
+            return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+int rcpt_fmt_shortest_digits(double x, char *dig, int *ndig, int *point)
+{
+    if (!(x > 0) || isinf(x))
+        return RCPT_EINVAL;
+    if (!shortest_fast(x, dig, ndig, point))
+        shortest_slow(x, dig, ndig, point);
+    return RCPT_OK;
+}
+
+int rcpt_fmt_repr(double v, char *out, size_t cap)
+{
+    char dig[24];
+    int n, pt;
+    if (!isfinite(v))
+        return -1;
+    if (v == 0)
+        return snprintf(out, cap, signbit(v) ? "-0.0" : "0.0");
+    rcpt_fmt_shortest_digits(fabs(v), dig, &n, &pt);
+    char tmp[64];
+    size_t o = 0;
+    if (v < 0)
+        tmp[o++] = '-';
+    /* Python repr: fixed notation when -4 <= exponent < 16 */
+    int ex = pt - 1;
+    if (ex >= -4 && ex < 16) {
+        if (pt <= 0) {
+            tmp[o++] = '0'; tmp[o++] = '.';
+            for (int i = 0; i < -pt; i++) tmp[o++] = '0';
+            for (int i = 0; i < n; i++) tmp[o++] = dig[i];
+        } else {
+            for (int i = 0; i < pt; i++) tmp[o++] = i < n ? dig[i] : '0';
+            tmp[o++] = '.';
+            if (n > pt)
+                for (int i = pt; i < n; i++) tmp[o++] = dig[i];
+            else
+                tmp[o++] = '0';
+        }
+    } else {
+        tmp[o++] = dig[0];
+        if (n > 1) {
+            tmp[o++] = '.';
+            for (int i = 1; i < n; i++) tmp[o++] = dig[i];
+        }
+        o += (size_t)snprintf(tmp + o, sizeof tmp - o, "e%c%02d", ex < 0 ? '-' : '+', abs(ex));
+    }
+    tmp[o] = '\0';
+    return snprintf(out, cap, "%s", tmp);
+}
+
+int rcpt_fmt_decimal(double v, int d, char *out, size_t cap)
+{
+    if (!isfinite(v) || d < 0 || d > 40)
+        return -1;
+    char dig[24];
+    int n = 1, pt = 1;
+    if (v == 0) {
+        dig[0] = '0';
+    } else {
+        rcpt_fmt_shortest_digits(fabs(v), dig, &n, &pt);
+    }
+    /* fixed digits: integer part has max(pt,1) places, then d decimals */
+    int ip = pt > 0 ? pt : 1;
+    int total = ip + d;
+    if ((size_t)total + 4 > cap || total > 400)
+        return -1;
+    char fx[448];
+    /* digit at fixed position f (0 = most significant integer place) has
+     * place value 10^(ip-1-f); significant digit i has 10^(pt-1-i) */
+    for (int f = 0; f <= total; f++) { /* one extra: the rounding digit */
+        int i = f - (ip - pt);
+        fx[f] = (i >= 0 && i < n) ? dig[i] : '0';
+    }
+    int carry = fx[total] >= '5';
+    for (int f = total - 1; f >= 0 && carry; f--) {
+        if (fx[f] == '9') {
+            fx[f] = '0';
+        } else {
+            fx[f]++;
+            carry = 0;
+        }
+    }
+    size_t o = 0;
+    if (signbit(v))
+        out[o++] = '-';
+    if (carry)
+        out[o++] = '1';
+    memcpy(out + o, fx, (size_t)ip);
+    o += (size_t)ip;
+    if (d > 0) {
+        out[o++] = '.';
+        memcpy(out + o, fx + ip, (size_t)d);
+        o += (size_t)d;
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+int rcpt_isoformat(int64_t epoch_s, int usec, int aware, char out[40])
+{
+    time_t t = (time_t)epoch_s;
+    struct tm tm;
+    if (usec < 0 || usec > 999999 || !gmtime_r(&t, &tm))
+        return -1;
+    int n = snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (usec)
+        n += snprintf(out + n, (size_t)(40 - n), ".%06d", usec);
+    if (aware)
+        n += snprintf(out + n, (size_t)(40 - n), "+00:00");
+    return n;
+}
+
+int rcpt_now_iso(int aware, char out[40])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return rcpt_isoformat((int64_t)ts.tv_sec, (int)(ts.tv_nsec / 1000), aware, out);
+}
+
+static int digits_at(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+int rcpt_iso_valid(const char *s)
+{
+    size_t len = strlen(s);
+    if (len < 19 || !digits_at(s, 4) || s[4] != '-' || !digits_at(s + 5, 2) || s[7] != '-' ||
+        !digits_at(s + 8, 2) || (s[10] != 'T' && s[10] != ' ') || !digits_at(s + 11, 2) ||
+        s[13] != ':' || !digits_at(s + 14, 2) || s[16] != ':' || !digits_at(s + 17, 2))
+        return 0;
+    const char *p = s + 19;
+    if (*p == '.') {
+        int n = 0;
+        p++;
+        while (p[n] >= '0' && p[n] <= '9')
+            n++;
+        if (n < 1 || n > 9)
+            return 0;
+        p += n;
+    }
+    if (*p == 'Z')
+        return p[1] == '\0';
+    if (*p == '+' || *p == '-')
+        return digits_at(p + 1, 2) && p[3] == ':' && digits_at(p + 4, 2) && p[6] == '\0';
+    return *p == '\0';
+}
