@@ -50,6 +50,46 @@ static void shortest_slow(double x, char *dig, int *ndig, int *point)
     *point = ex + 1;
 }
 
+static const uint64_t POW5[28] = {
+    1ull, 5ull, 25ull, 125ull, 625ull, 3125ull, 15625ull, 78125ull, 390625ull, 1953125ull,
+    9765625ull, 48828125ull, 244140625ull, 1220703125ull, 6103515625ull, 30517578125ull,
+    152587890625ull, 762939453125ull, 3814697265625ull, 19073486328125ull, 95367431640625ull,
+    476837158203125ull, 2384185791015625ull, 11920928955078125ull, 59604644775390625ull,
+    298023223876953125ull, 1490116119384765625ull, 7450580596923828125ull};
+
+/* v / 10^j and v % 10^j with constant divisors, so the compiler turns them
+ * into multiplications (a variable 64-bit division costs ~30 cycles) */
+static inline uint64_t divmod10(uint64_t v, int j, uint64_t *r)
+{
+    switch (j) {
+    case 0: *r = v % 1ull; return v / 1ull;
+    case 1: *r = v % 10ull; return v / 10ull;
+    case 2: *r = v % 100ull; return v / 100ull;
+    case 3: *r = v % 1000ull; return v / 1000ull;
+    case 4: *r = v % 10000ull; return v / 10000ull;
+    case 5: *r = v % 100000ull; return v / 100000ull;
+    case 6: *r = v % 1000000ull; return v / 1000000ull;
+    case 7: *r = v % 10000000ull; return v / 10000000ull;
+    case 8: *r = v % 100000000ull; return v / 100000000ull;
+    case 9: *r = v % 1000000000ull; return v / 1000000000ull;
+    case 10: *r = v % 10000000000ull; return v / 10000000000ull;
+    case 11: *r = v % 100000000000ull; return v / 100000000000ull;
+    case 12: *r = v % 1000000000000ull; return v / 1000000000000ull;
+    case 13: *r = v % 10000000000000ull; return v / 10000000000000ull;
+    case 14: *r = v % 100000000000000ull; return v / 100000000000000ull;
+    case 15: *r = v % 1000000000000000ull; return v / 1000000000000000ull;
+    case 16: *r = v % 10000000000000000ull; return v / 10000000000000000ull;
+    case 17: *r = v % 100000000000000000ull; return v / 100000000000000000ull;
+    default: *r = 0; return 0;
+    }
+}
+
+/* Exact scaled arithmetic: x*10^k = m*5^k / 2^s with x*10^k in [1e16, 1e17),
+ * so the rounding interval of x, scaled, is an interval of reals around a
+ * 17-digit integer.  Its integer bounds [a, b] come from shifts (the
+ * denominator is a power of two); the shortest output is the largest j such
+ * that a multiple of 10^j lies in [a, b], and among those the one nearest
+ * to x.  Returns 0 when x is outside the range this handles. */
 static int shortest_fast(double x, char *dig, int *ndig, int *point)
 {
     uint64_t bits;
@@ -61,55 +101,68 @@ static int shortest_fast(double x, char *dig, int *ndig, int *point)
     uint64_t m = frac | (1ull << 52);
     int e = bexp - 1075;
     int closer_below = (frac == 0 && bexp > 1);
-    int k = 16 - (int)floor(log10(x));
+    /* floor(log10(x)) from the binary exponent, off by at most one; the
+     * range check below corrects it */
+    int k = 16 - (int)floor((bexp - 1023) * 0.30102999566398120);
     for (int tries = 0; tries < 3; tries++) {
         if (k < 0 || k > 27)
             return 0;
         int s = -(e + k);
-        if (s < 1 || s > 64)
+        if (s < 1 || s > 60)
             return 0;
-        /* x*10^k = m*5^k / 2^s; numerators below are over D = 2^(s+2) */
-        u128 p5 = 1;
-        for (int i = 0; i < k; i++)
-            p5 *= 5;
+        /* numerators over D = 2^(s+2) */
+        u128 p5 = POW5[k];
         u128 X = (u128)(4 * m) * p5;
         u128 H = (u128)(4 * m + 2) * p5;
         u128 L = closer_below ? (u128)(4 * m - 1) * p5 : (u128)(4 * m - 2) * p5;
         int sh = s + 2;
-        u128 ip = X >> sh;
-        if (ip < POW10[16]) { k++; continue; }
-        if (ip >= POW10[17]) { k--; continue; }
+        u128 mask = ((u128)1 << sh) - 1;
+        uint64_t xi = (uint64_t)(X >> sh);
+        if (xi < POW10[16]) { k++; continue; }
+        if (xi >= POW10[17]) { k--; continue; }
         int inclusive = (m % 2) == 0;
-        for (int j = 16; j >= 0; j--) {
-            u128 pD = (u128)POW10[j] << sh;
-            u128 tlo = L / pD, rlo = L % pD;
-            if (rlo != 0 || !inclusive)
-                tlo++;
-            u128 thi = H / pD, rhi = H % pD;
-            if (rhi == 0 && !inclusive)
-                thi--;
-            if (tlo > thi)
-                continue;
-            u128 tn = X / pD, rn = X % pD;
-            if (rn * 2 > pD || (rn * 2 == pD && (tn & 1)))
-                tn++;
-            if (tn < tlo) tn = tlo;
-            if (tn > thi) tn = thi;
-            char rev[24];
-            int n = 0;
-            uint64_t t = (uint64_t)tn;
-            while (t) { rev[n++] = (char)('0' + t % 10); t /= 10; }
-            int nd = n;
-            for (int i = 0; i < nd; i++)
-                dig[i] = rev[nd - 1 - i];
-            /* value = t * 10^(j-k) = 0.DIGITS * 10^(nd + j - k) */
-            *point = nd + j - k;
-            while (nd > 1 && dig[nd - 1] == '0')
-                nd--;
-            *ndig = nd;
-            return 1;
+        uint64_t a = (uint64_t)(L >> sh), b = (uint64_t)(H >> sh);
+        if ((L & mask) != 0 || !inclusive)
+            a++;
+        if ((H & mask) == 0 && !inclusive)
+            b--;
+        u128 xf = X & mask;            /* fraction of x*10^k, over 2^sh */
+        u128 half = (u128)1 << (sh - 1);
+        /* the set of j with a multiple of 10^j in [a, b] is downward closed */
+        int j = 0;
+        uint64_t ra, rb;
+        while (j < 17) {
+            uint64_t lo = divmod10(a, j + 1, &ra), hi = divmod10(b, j + 1, &rb);
+            lo += ra != 0;
+            if (lo > hi)
+                break;
+            j++;
         }
-        return 0;
+        uint64_t p = POW10[j];
+        uint64_t tlo = divmod10(a, j, &ra), thi = divmod10(b, j, &rb);
+        tlo += ra != 0;
+        if (tlo > thi)
+            return 0; /* cannot happen: the interval is wider than 1 */
+        uint64_t r, q = divmod10(xi, j, &r), tn = q;
+        if (j == 0) {
+            if (xf > half || (xf == half && (q & 1)))
+                tn++;
+        } else if (2 * r > p || (2 * r == p && (xf != 0 || (q & 1)))) {
+            tn++;
+        }
+        if (tn < tlo) tn = tlo;
+        if (tn > thi) tn = thi;
+        char rev[24];
+        int n = 0;
+        uint64_t t = tn;
+        while (t) { rev[n++] = (char)('0' + t % 10); t /= 10; }
+        for (int i = 0; i < n; i++)
+            dig[i] = rev[n - 1 - i];
+        *point = n + j - k;
+        while (n > 1 && dig[n - 1] == '0')
+            n--;
+        *ndig = n;
+        return 1;
     }
     return 0;
 }
