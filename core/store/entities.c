@@ -1216,7 +1216,7 @@ static int key_ids(ectx *c, const char *type, char *pk, char *sk, size_t cap, in
         if (has_r) snprintf(sk, cap, "RECEIPT#%05lld", rid);
         else snprintf(sk, cap, "RECEIPT#");
     } else if (!strcmp(type, "OCR_JOB") || !strcmp(type, "OCR_ROUTING_DECISION")) {
-        const char *tag = type[1] == 'C' ? "OCR_JOB#" : "ROUTING#";
+        const char *tag = !strcmp(type, "OCR_JOB") ? "OCR_JOB#" : "ROUTING#";
         const rcpt_av *jv = field(c, "job_id");
         if (prefix && !jv) {
             snprintf(sk, cap, "%s", tag);
