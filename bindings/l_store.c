@@ -708,8 +708,11 @@ static int push_result(lua_State *L, rcpt_result *r, int raw, rcpt_err *e)
 {
     lua_createtable(L, (int)r->n, 0);
     for (size_t i = 0; i < r->n; i++) {
-        if (raw)
+        if (raw) {
             push_av(L, r->items[i], 1);
+            lua_getfield(L, -1, "M"); /* an item is the map itself */
+            lua_remove(L, -2);
+        }
         else if (push_entity(L, r->items[i], e))
             return e->code;
         lua_rawseti(L, -2, (lua_Integer)i + 1);

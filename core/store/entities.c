@@ -177,6 +177,8 @@ static int get_str(ectx *c, const char *name, int required, const char **out)
         return FAIL(c, name, "must be a string");
     if (!utf8_valid(v->s, v->len))
         return FAIL(c, name, "must be valid UTF-8");
+    if (memchr(v->s, '\0', v->len))
+        return FAIL(c, name, "must not contain NUL bytes");
     if (required && v->len == 0)
         return FAIL(c, name, "must not be empty");
     *out = v->s;
@@ -475,17 +477,25 @@ static int build_geom(ectx *c, const char *type, rcpt_item *it)
     if ((rc = geom_ids(c, type, &d)) || (rc = get_geom(c, &g, is_letter)))
         return rc;
     const char *status = NULL, *ed_type = NULL, *ed_value = NULL;
+    size_t ed_type_len = 0, ed_value_len = 0;
     const rcpt_av *edv = NULL;
     if (rec && !is_letter && (rc = get_enum(c, "embedding_status", STATUS_EMB, "NONE", &status)))
         return rc;
     if (is_word && (edv = field(c, "extracted_data"))) {
         if (edv->type != RCPT_AV_M)
             return FAIL(c, "extracted_data", "must be a table {type, value} or nil");
-        char ent2[64];
-        snprintf(ent2, sizeof ent2, "%s.extracted_data", c->ent);
-        ectx sub = {edv, ent2, c->err};
-        if ((rc = get_str(&sub, "type", 1, &ed_type)) || (rc = get_str(&sub, "value", 0, &ed_value)))
-            return rc;
+        /* kept byte for byte, NULs included, like the text */
+        const rcpt_av *t = rcpt_m_get(edv, "type"), *v = rcpt_m_get(edv, "value");
+        if (!t || t->type != RCPT_AV_S || !t->len || !utf8_valid(t->s, t->len))
+            return FAIL(c, "extracted_data", "type must be a non-empty UTF-8 string");
+        if (v && v->type != RCPT_AV_NULL && (v->type != RCPT_AV_S || !utf8_valid(v->s, v->len)))
+            return FAIL(c, "extracted_data", "value must be a UTF-8 string");
+        ed_type = t->s;
+        ed_type_len = t->len;
+        if (v && v->type == RCPT_AV_S) {
+            ed_value = v->s;
+            ed_value_len = v->len;
+        }
     }
     int is_noise = 0;
     if (rec && !is_letter) {
@@ -539,8 +549,8 @@ static int build_geom(ectx *c, const char *type, rcpt_item *it)
     if (is_word) {
         if (ed_type) {
             rcpt_av *m = rcpt_m_set(it, "extracted_data", RCPT_AV_M);
-            if (!m || rcpt_m_set_str(m, "type", ed_type) ||
-                rcpt_m_set_str(m, "value", ed_value ? ed_value : ""))
+            if (!m || rcpt_m_set_s(m, "type", ed_type, ed_type_len) ||
+                rcpt_m_set_s(m, "value", ed_value ? ed_value : "", ed_value_len))
                 return RCPT_ENOMEM;
         } else if ((rc = rcpt_m_set_null(it, "extracted_data"))) {
             return rc;
