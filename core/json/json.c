@@ -193,6 +193,23 @@ static const char *scan_number(const char *s, const char *lim, numtok *t, const 
             return NULL;
         }
         while (p < lim && *p >= '0' && *p <= '9') {
+            /* eight digits at once once the leading zeros are behind */
+            if (t->w && nd + 8 <= 19 && lim - p >= 8) {
+                uint64_t x;
+                memcpy(&x, p, 8);
+                if ((x & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL &&
+                    ((x + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL) {
+                    x -= 0x3030303030303030ULL;
+                    x = (x * 10) + (x >> 8);
+                    x = (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+                         (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
+                    t->w = t->w * 100000000ULL + x;
+                    nd += 8;
+                    t->q -= 8;
+                    p += 8;
+                    continue;
+                }
+            }
             if (nd < 19) {
                 if (t->w || *p != '0') {
                     t->w = t->w * 10 + (uint64_t)(*p - '0');
@@ -462,10 +479,26 @@ static int parse_string(parser *P, rcpt_json *v)
 
 /* ---- containers ------------------------------------------------------------ */
 
+/* Pretty-printed documents (Vision's are) are a third indentation: skip
+ * runs of spaces eight at a time. */
 static inline void skip_ws(parser *P)
 {
     char *p = P->p;
-    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') p++;
+    for (;;) {
+        if (*p == ' ') {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            if (x == ONES * ' ') {
+                p += 8;
+                continue;
+            }
+            p++;
+        } else if (*p == '\n' || *p == '\r' || *p == '\t') {
+            p++;
+        } else {
+            break;
+        }
+    }
     P->p = p;
 }
 

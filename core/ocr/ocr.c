@@ -255,8 +255,9 @@ static int noise_cps(const uint32_t *c, size_t n)
     if (match_end(currency, c, n)) return 0;              /* 2 */
     if (match_end(single_punct, c, n)) return 1;          /* 3 */
     if (match_end(single_sep, c, n)) return 1;            /* 4 */
-    if (match_end(no_word_no_space, c, n))                /* 5 */
-        return !(n == 1 && one_of(c[0], "@#&+%"));
+    /* 5: only symbols, except the five that count as words; those fall
+     * through (and single ones end up noise at 6, as the spec says) */
+    if (match_end(no_word_no_space, c, n) && !(n == 1 && one_of(c[0], "@#&+%"))) return 1;
     if (n == 1 && !is_alnum(c[0])) return 1;              /* 6 */
     size_t a = 0, b = n;                                   /* 7: on strip() */
     while (a < b && is_space(c[a])) a++;
@@ -342,32 +343,55 @@ static int num(const rcpt_json *v, double *out, rcpt_err *err, const where *w, c
     return RCPT_OK;
 }
 
+/* Field names are only formatted on the error path: this runs for every
+ * corner of every record. */
 static int point(const rcpt_json *v, rcpt_point *pt, rcpt_err *err, const where *w, const char *field)
 {
-    char f[64];
     if (v->type != RCPT_JSON_OBJECT) return bad(err, w, field, "must be an object {x, y}", v);
-    const rcpt_json *x = rcpt_json_getn(v, "x", 1), *y = rcpt_json_getn(v, "y", 1);
-    int rc;
-    snprintf(f, sizeof f, "%s.x", field);
-    if (!x) return bad(err, w, f, "required key is missing", NULL);
-    if ((rc = num(x, &pt->x, err, w, f))) return rc;
-    snprintf(f, sizeof f, "%s.y", field);
-    if (!y) return bad(err, w, f, "required key is missing", NULL);
-    return num(y, &pt->y, err, w, f);
+    const rcpt_json *c[2] = {NULL, NULL};
+    for (size_t i = 0; i < v->u.obj.n; i++) {
+        const rcpt_json *k = &v->u.obj.members[i].key;
+        if (k->u.str.len == 1 && (k->u.str.s[0] == 'x' || k->u.str.s[0] == 'y'))
+            c[k->u.str.s[0] - 'x'] = &v->u.obj.members[i].value;
+    }
+    double *dst[2] = {&pt->x, &pt->y};
+    for (int i = 0; i < 2; i++) {
+        if (c[i] && c[i]->type == RCPT_JSON_NUMBER) {
+            *dst[i] = c[i]->u.num.d;
+            continue;
+        }
+        char f[64];
+        snprintf(f, sizeof f, "%s.%c", field, 'x' + i);
+        if (!c[i]) return bad(err, w, f, "required key is missing", NULL);
+        return bad(err, w, f, "must be a number", c[i]);
+    }
+    return RCPT_OK;
 }
 
 static int bbox(const rcpt_json *v, rcpt_bbox *b, rcpt_err *err, const where *w)
 {
     if (v->type != RCPT_JSON_OBJECT) return bad(err, w, "bounding_box", "must be an object {x, y, width, height}", v);
     static const char *const names[4] = {"x", "y", "width", "height"};
+    const rcpt_json *c[4] = {NULL, NULL, NULL, NULL};
+    for (size_t i = 0; i < v->u.obj.n; i++) {
+        const rcpt_json *k = &v->u.obj.members[i].key;
+        const char *s = k->u.str.s;
+        int id = -1;
+        if (k->u.str.len == 1 && (s[0] == 'x' || s[0] == 'y')) id = s[0] - 'x';
+        else if (k->u.str.len == 5 && !memcmp(s, "width", 5)) id = 2;
+        else if (k->u.str.len == 6 && !memcmp(s, "height", 6)) id = 3;
+        if (id >= 0) c[id] = &v->u.obj.members[i].value;
+    }
     double *dst[4] = {&b->x, &b->y, &b->width, &b->height};
     for (int i = 0; i < 4; i++) {
+        if (c[i] && c[i]->type == RCPT_JSON_NUMBER) {
+            *dst[i] = c[i]->u.num.d;
+            continue;
+        }
         char f[64];
         snprintf(f, sizeof f, "bounding_box.%s", names[i]);
-        const rcpt_json *c = rcpt_json_get(v, names[i]);
-        if (!c) return bad(err, w, f, "required key is missing", NULL);
-        int rc = num(c, dst[i], err, w, f);
-        if (rc) return rc;
+        if (!c[i]) return bad(err, w, f, "required key is missing", NULL);
+        return bad(err, w, f, "must be a number", c[i]);
     }
     return RCPT_OK;
 }
