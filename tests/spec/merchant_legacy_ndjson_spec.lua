@@ -16,7 +16,7 @@ describe("legacy NDJSON export", function()
   end)
 
   it("round-trips every number exactly and keeps extracted_data", function()
-    local lines, words = F.bar_receipt(false)
+    local _, words = F.bar_receipt(false)
     local rows = assert(L.decode(assert(L.encode_words(words))))
     assert.are.equal(#words, #rows)
     for i, w in ipairs(words) do

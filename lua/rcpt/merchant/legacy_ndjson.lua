@@ -73,7 +73,7 @@ local function row(kind, i, e, fields)
   if type(e) ~= "table" then return nil, string.format("%s[%d]: must be a table", kind, i) end
   local parts = {}
   for _, k in ipairs(fields) do
-    local v, s, err = e[k], nil, nil
+    local v, s, err = e[k], nil, nil -- luacheck: ignore 311
     if INT[k] then
       s = integer(v)
       if not s then return fail(kind, i, e, k, "must be an integer") end

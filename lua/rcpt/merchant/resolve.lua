@@ -120,7 +120,8 @@ function M.resolve(ctx, deps, opts)
       else
         for _, h in ipairs(norm_hits(res)) do
           local meta = h.metadata
-          local own = same_receipt(meta, ctx) or (type(h.id) == "string" and h.id:sub(1, #qopts.exclude_id_prefix) == qopts.exclude_id_prefix)
+          local prefix = qopts.exclude_id_prefix
+          local own = same_receipt(meta, ctx) or (type(h.id) == "string" and h.id:sub(1, #prefix) == prefix)
           if not own then
             local accepted
             if reason == "street-first" then
