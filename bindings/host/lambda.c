@@ -1,21 +1,21 @@
 /* The AWS Lambda Runtime API loop (`rcpt lambda`), in C on libcurl.
  *
  * One process serves invocations one after the other:
- *   init: require "cjson", load the handler named by _HANDLER ("main.handler":
+ *   init: require "rcpt.json", load the handler named by _HANDLER ("main.handler":
  *         module main, function handler; found by the normal searchers, so
  *         --lua DIR / RCPT_LUA_PATH override the embedded lua/main.lua).  A
  *         failure is posted to /runtime/init/error and the loop returns 1.
  *   loop: GET /runtime/invocation/next (no timeout: it long-polls), decode
- *         the event with lua-cjson, call handler(event, context) in a fresh
- *         coroutine with a deadline hook, encode the result with lua-cjson
+ *         the event with rcpt.json, call handler(event, context) in a fresh
+ *         coroutine with a deadline hook, encode the result with rcpt.json
  *         and POST it to /invocation/{id}/response, or POST an error to
  *         /invocation/{id}/error.
  *
  * Every invocation handed to us is answered: a malformed event, a Lua error,
- * a timeout, a result cjson cannot encode and a response the API refuses all
+ * a timeout, a result JSON cannot hold and a response the API refuses all
  * become an error post; POSTs are retried with backoff on connection errors
- * and 5xx.  The event and result are JSON through lua-cjson (the decoder the
- * rest of the Lua code uses); error bodies are written here in C so that they
+ * and 5xx.  The event and result are JSON through rcpt.json (lua-cjson with
+ * the project's settings: the codec the rest of the Lua code uses); error bodies are written here in C so that they
  * can be sent even when Lua cannot produce anything.
  *
  * The deadline: the handler runs in its own coroutine with a count hook that
@@ -435,7 +435,7 @@ static void set_json_field(lua_State *L, int rtidx, const char *field, const rcp
         return;
     lua_getiuservalue(L, rtidx, UV_DECODE);
     lua_pushlstring(L, b->data, b->len);
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && !lua_isnil(L, -1))
         lua_setfield(L, -2, field);
     else
         lua_pop(L, 1);
@@ -557,12 +557,13 @@ static int invoke(lua_State *L, int rtidx, lambda_rt *rt)
                            ? rt->t0_mono_ms + (double)(rt->deadline_ms - wall_ms()) - (double)rt->margin_ms
                            : -1;
 
-    /* 1. the event */
+    /* 1. the event: decode(text) -> value | nil, message */
     lua_getiuservalue(L, rtidx, UV_DECODE);
     lua_pushlstring(L, rt->body.data ? rt->body.data : "", rt->body.len);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    int dst = lua_pcall(L, 1, 2, 0);
+    if (dst != LUA_OK || (lua_isnil(L, -2) && !lua_isnil(L, -1))) {
         size_t n;
-        const char *m = luaL_tolstring(L, -1, &n);
+        const char *m = luaL_tolstring(L, dst == LUA_OK ? -1 : -2, &n);
         lua_pushfstring(L, "the event is not JSON: %s", m);
         m = lua_tolstring(L, -1, &n);
         type = "Runtime.MalformedEvent";
@@ -571,6 +572,7 @@ static int invoke(lua_State *L, int rtidx, lambda_rt *rt)
         lua_settop(L, top);
         return 1;
     }
+    lua_pop(L, 1);
     int event = lua_gettop(L);
 
     /* 2. the handler, in its own coroutine with the deadline hook */
@@ -686,19 +688,19 @@ static void post_init_error(lambda_rt *rt, rcpt_buf *out, const char *message, s
     rt_log("error", "init failed", NULL, -1, "errorType", type, "status", s, (char *)NULL);
 }
 
-/* Protected: require "cjson", then the handler module, then pick its
+/* Protected: require "rcpt.json", then the handler module, then pick its
  * function.  Leaves decode, encode, handler. */
 static int load_handler(lua_State *L)
 {
     const char *spec = lua_tostring(L, 1);
     lua_settop(L, 1);
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
+    lua_pushliteral(L, "rcpt.json");
     lua_call(L, 1, 1);
     lua_getfield(L, -1, "decode");
     lua_getfield(L, -2, "encode");
     if (!lua_isfunction(L, -1) || !lua_isfunction(L, -2))
-        return luaL_error(L, "cjson has no encode/decode functions");
+        return luaL_error(L, "rcpt.json has no encode/decode functions");
     /* "dir/mod.fn" → module "dir.mod", function "fn" (the Lambda spelling) */
     const char *dot = strrchr(spec, '.');
     if (!dot || dot == spec || !dot[1])
