@@ -65,7 +65,7 @@ end
 local RECEIPT = { merchant = "Ralphs", total = 12.5, items = { "milk", "eggs" }, paid = true }
 
 describe("rcpt lambda, several invocations in one process", function()
-  local api, dir, code, out, err, rec, posts
+  local api, dir, code, err, rec, posts
   local events = {
     { request_id = "r1-echo", event = { kind = "echo", payload = RECEIPT } },
     { request_id = "r2-malformed", body = '{"kind": "echo", ' },
@@ -86,7 +86,7 @@ describe("rcpt lambda, several invocations in one process", function()
   lazy_setup(function()
     dir = handler_dir(HANDLER)
     api = runtime_api.start({ events = events })
-    code, out, err = api:run_rcpt({ "--max-invocations", tostring(#events) }, {
+    local r = table.pack(api:run_rcpt({ "--max-invocations", tostring(#events) }, {
       lua = dir,
       env = {
         _HANDLER = "main.handler",
@@ -95,7 +95,8 @@ describe("rcpt lambda, several invocations in one process", function()
         AWS_LAMBDA_LOG_GROUP_NAME = "/aws/lambda/rcpt-ocr",
         AWS_LAMBDA_LOG_STREAM_NAME = "2026/11/29/[7]abc",
       },
-    })
+    }))
+    code, err = r[1], r[3]
     rec = api:record()
     posts = by_id(rec)
   end)
