@@ -841,6 +841,7 @@ int rcpt_host_lambda_loop(lua_State *L)
         int got = 0;
         long wait = 50;
         for (int attempt = 1; attempt <= RT_NEXT_ATTEMPTS && !got; attempt++) {
+            status = -1;
             if (rt_request(rt, "/invocation/next", NULL, 0, NULL, &status, errbuf) == 0 &&
                 status == 200) {
                 got = 1;

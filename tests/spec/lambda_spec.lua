@@ -115,6 +115,13 @@ describe("rcpt lambda, several invocations in one process", function()
     assert.are.equal(#events, #rec.posts)
   end)
 
+  it("keeps one connection alive for every request", function()
+    local port = rec.nexts[1].peer_port
+    for _, r in ipairs(rec.nexts) do assert.are.equal(port, r.peer_port) end
+    for _, r in ipairs(rec.posts) do assert.are.equal(port, r.peer_port) end
+    for _, r in ipairs(rec.rejected) do assert.are.equal(port, r.peer_port) end
+  end)
+
   it("posts the handler's result as the response body", function()
     local p = posts["r1-echo"]
     assert.are.equal("response", p.kind)

@@ -22,11 +22,12 @@ EVENTS.json: {"function_arn": "...",            (default for every event)
                  "fail_posts": [500]             (answer the first posts for this id with these
                                                   statuses and do not count them as answers)
               }, ...]}
-RECORD.json: {"nexts": [{"request_id", "t_ms", "deadline_ms"}],
+RECORD.json: {"nexts": [{"request_id", "t_ms", "deadline_ms", "peer_port"}],
               "posts": [{"kind": "response"|"error"|"init_error", "request_id", "status",
-                         "body", "headers", "t_ms", "deadline_ms"}],
+                         "body", "headers", "t_ms", "deadline_ms", "peer_port"}],
               "rejected": [same shape: the posts answered with a fail_posts status]}
-t_ms are wall-clock milliseconds since the epoch, like Lambda-Runtime-Deadline-Ms.
+t_ms are wall-clock milliseconds since the epoch, like Lambda-Runtime-Deadline-Ms;
+peer_port is the client's TCP port (one port for all = one kept-alive connection).
 
 The module is importable too (bench/lambda_bench.py): RuntimeAPI(events, record=None).
 """
@@ -133,7 +134,8 @@ class RuntimeAPI:
                     api.pending[rid] = ev
                     api.fail_left[rid] = list(ev.get("fail_posts", []))
                     if api.record_path is not None:
-                        api.nexts.append({"request_id": rid, "t_ms": now_ms(), "deadline_ms": deadline})
+                        api.nexts.append({"request_id": rid, "t_ms": now_ms(), "deadline_ms": deadline,
+                                          "peer_port": self.client_address[1]})
                         api._write_record()
                 self._answer(200, body, headers)
 
@@ -162,7 +164,8 @@ class RuntimeAPI:
                         body = raw.decode("latin-1")
                     rec = {"kind": kind, "request_id": rid, "status": status, "body": body,
                            "headers": {k: v for k, v in self.headers.items()}, "t_ms": t,
-                           "deadline_ms": ev["deadline_ms"] if ev else None}
+                           "deadline_ms": ev["deadline_ms"] if ev else None,
+                           "peer_port": self.client_address[1]}
                     if api.record_path is not None:
                         (api.posts if status == 202 else api.rejected).append(rec)
                         api._write_record()
