@@ -595,8 +595,8 @@ static int invoke(lua_State *L, int rtidx, lambda_rt *rt)
         /* 3. the result */
         lua_getiuservalue(L, rtidx, UV_ENCODE);
         if (nres > 0) {
-            lua_xmove(co, L, 1); /* the first result only */
-            lua_pop(co, nres - 1);
+            lua_pop(co, nres - 1); /* the first result only */
+            lua_xmove(co, L, 1);
         } else {
             lua_pushnil(L);
         }

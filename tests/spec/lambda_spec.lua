@@ -14,7 +14,7 @@ function M.handler(event, ctx)
   served = served + 1
   local k = event.kind
   if k == "echo" then
-    return { echo = event.payload, served = served }
+    return { echo = event.payload, served = served }, "a second result, not posted"
   elseif k == "string_error" then
     error("the receipt is upside down")
   elseif k == "table_error" then
