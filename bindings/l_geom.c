@@ -510,6 +510,7 @@ static int g_boundary_fit_horizontal(lua_State *L)
 
 static int g_box_from_boundaries(lua_State *L)
 {
+    lua_settop(L, 5);   /* fixed slots: scratch userdata go above */
     rcpt_geom_boundary t = read_boundary(L, 1, "top"), b = read_boundary(L, 2, "bottom");
     rcpt_geom_boundary l = read_boundary(L, 3, "left"), r = read_boundary(L, 4, "right");
     rcpt_point fb, q[4];
@@ -522,6 +523,7 @@ static int g_box_from_boundaries(lua_State *L)
 
 static int g_classify(lua_State *L)
 {
+    lua_settop(L, 3);   /* fixed slots: scratch userdata go above */
     size_t n;
     rcpt_geom_line *l = read_lines(L, 1, "lines", &n);
     int w = check_dim(L, 2), h = check_dim(L, 3);
@@ -573,6 +575,7 @@ static int finish_clusters(lua_State *L, int rc, rcpt_err *e, geom_scratch *s, i
 
 static int g_dbscan(lua_State *L)
 {
+    lua_settop(L, 3);   /* fixed slots: scratch userdata go above */
     size_t n;
     rcpt_geom_line *l = read_lines(L, 1, "lines", &n);
     double eps = luaL_checknumber(L, 2);
@@ -586,6 +589,7 @@ static int g_dbscan(lua_State *L)
 
 static int g_dbscan_points(lua_State *L)
 {
+    lua_settop(L, 3);   /* fixed slots: scratch userdata go above */
     size_t n;
     rcpt_point *p = read_points(L, 1, "points", &n);
     double eps = luaL_checknumber(L, 2);
@@ -599,6 +603,7 @@ static int g_dbscan_points(lua_State *L)
 
 static int g_cluster_x(lua_State *L)
 {
+    lua_settop(L, 3);   /* fixed slots: scratch userdata go above */
     size_t n;
     rcpt_geom_line *l = read_lines(L, 1, "lines", &n);
     double eps = luaL_optnumber(L, 2, 0.08);
@@ -612,6 +617,7 @@ static int g_cluster_x(lua_State *L)
 
 static int g_cluster_x_values(lua_State *L)
 {
+    lua_settop(L, 3);   /* fixed slots: scratch userdata go above */
     size_t n = array_len(L, 1, "xs");
     double eps = luaL_checknumber(L, 2);
     size_t ms = check_min_samples(L, 3, 2);
@@ -646,6 +652,7 @@ static int g_polygon_iou(lua_State *L)
 
 static int g_cluster_box(lua_State *L)
 {
+    lua_settop(L, 3);   /* fixed slots: scratch userdata go above */
     size_t n;
     rcpt_geom_line *l = read_lines(L, 1, "lines", &n);
     int w = check_dim(L, 2), h = check_dim(L, 3);
@@ -712,6 +719,7 @@ static void read_clusters(lua_State *L, int arg, size_t n_lines, geom_scratch *s
 
 static int g_join_overlapping(lua_State *L)
 {
+    lua_settop(L, 5);   /* fixed slots: scratch userdata go above */
     size_t n;
     rcpt_geom_line *l = read_lines(L, 1, "lines", &n);
     int w = check_dim(L, 3), h = check_dim(L, 4);
@@ -737,6 +745,7 @@ static int push_skip(lua_State *L, const char *reason)
 
 static int g_photo_receipt(lua_State *L)
 {
+    lua_settop(L, 4);   /* fixed slots: scratch userdata go above */
     size_t nw, nl;
     rcpt_geom_line *words = read_lines(L, 1, "words", &nw);
     rcpt_geom_line *lines = read_lines(L, 2, "lines", &nl);
@@ -773,6 +782,7 @@ static int g_photo_receipt(lua_State *L)
 
 static int g_scan_receipt(lua_State *L)
 {
+    lua_settop(L, 3);   /* fixed slots: scratch userdata go above */
     size_t n;
     rcpt_geom_line *lines = read_lines(L, 1, "lines", &n);
     int w = check_dim(L, 2), h = check_dim(L, 3);
