@@ -2,7 +2,7 @@
  * by hand) with rcpt_store_put_ocr into a fresh SQLite file: median ms of
  * several runs, for image rows only and for image + receipt rows, with the
  * serialisation alone (rcpt_ocr_rows) beside it.
- *   build/store_bench [runs]            (default 15) */
+ *   build/bench/bench_store_bench [runs]            (default 15) */
 #include "store/store.h"
 
 #include <stdio.h>
