@@ -1,8 +1,10 @@
-/* Storing the large receipt (200 lines, 1,000 words, 5,000 letters, built
- * by hand) with rcpt_store_put_ocr into a fresh SQLite file: median ms of
- * several runs, for image rows only and for image + receipt rows, with the
- * serialisation alone (rcpt_ocr_rows) beside it.
- *   build/bench/bench_store_bench [runs]            (default 15) */
+/* Storing OCR rows with rcpt_store_put_ocr into a fresh SQLite file.
+ *   1. the large receipt (200 lines, 1,000 words, 5,000 letters) built by
+ *      hand in C: median ms of several runs, image rows only and image +
+ *      receipt rows, with the serialisation alone (rcpt_ocr_rows) beside it;
+ *   2. each FILE given (Vision OCR JSON): parse + validate + store, median ms.
+ *   build/bench/bench_store_bench [-n runs] [FILE.ocr.json ...]   (runs 15)
+ * bench/store_bench.sh runs it beside Python's json.loads + sqlite3. */
 #include "store/store.h"
 
 #include <stdio.h>
@@ -62,9 +64,78 @@ static rcpt_ocr_geom geom(const char *t, double x, double y, double w, double h,
     return g;
 }
 
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) {
+        b[n] = '\0';
+        *len = (size_t)n;
+    }
+    return b;
+}
+
+/* parse + validate + store of a real file, median of runs */
+static int bench_file(rcpt_store *st, const char *path, int runs)
+{
+    size_t len;
+    char *json = slurp(path, &len);
+    if (!json) {
+        fprintf(stderr, "%s: cannot read\n", path);
+        return 1;
+    }
+    double *all = calloc((size_t)runs, sizeof *all), *store = calloc((size_t)runs, sizeof *store),
+           *cpu = calloc((size_t)runs, sizeof *cpu);
+    rcpt_err e;
+    size_t rows = 0;
+    for (int r = 0; r < runs; r++) {
+        char id[37];
+        rcpt_uuid4(id);
+        rcpt_ocr_doc *doc = NULL;
+        double t0 = now_ms(), c0 = cpu_ms();
+        if (rcpt_ocr_parse(json, len, &doc, &e)) {
+            fprintf(stderr, "%s: %s\n", path, e.msg);
+            return 1;
+        }
+        double t1 = now_ms();
+        if (rcpt_store_put_ocr(st, id, doc, 1, 0, &e)) {
+            fprintf(stderr, "%s: %s\n", path, e.msg);
+            return 1;
+        }
+        double t2 = now_ms();
+        cpu[r] = cpu_ms() - c0;
+        all[r] = t2 - t0;
+        store[r] = t2 - t1;
+        rows = doc->n_lines + doc->n_words + doc->n_letters;
+        rcpt_ocr_free(doc);
+    }
+    const char *base = strrchr(path, '/');
+    printf("  %-32s %7zu B %5zu rows  parse+validate+store %8.2f ms (cpu %.2f)  store %8.2f ms\n",
+           base ? base + 1 : path, len, rows, median(all, runs), median(cpu, runs), median(store, runs));
+    free(all);
+    free(store);
+    free(cpu);
+    free(json);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int runs = argc > 1 ? atoi(argv[1]) : 15;
+    int runs = 15, argi = 1;
+    if (argc > 2 && strcmp(argv[1], "-n") == 0) {
+        runs = atoi(argv[2]);
+        argi = 3;
+    }
     if (runs < 1)
         runs = 1;
     enum { NL = 200, WPL = 5, LPW = 5 };
@@ -166,6 +237,11 @@ int main(int argc, char **argv)
            2 * (d.n_lines + d.n_words + d.n_letters));
     printf("  %-44s %8.2f ms  (delete old rows + insert)\n", "put_ocr image + receipt, same image again",
            median(again, runs));
+    if (argi < argc)
+        printf("real files (image rows, a new image id each run):\n");
+    for (int i = argi; i < argc; i++)
+        if (bench_file(st, argv[i], runs))
+            return 1;
     rcpt_store_close(st);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
