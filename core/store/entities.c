@@ -1155,11 +1155,8 @@ static int key_ids(ectx *c, const char *type, char *pk, char *sk, size_t cap, in
         static const char *const COLL[] = {"lines", "words", NULL};
         if ((rc = get_enum(c, "collection", COLL, NULL, &coll)))
             return rc;
-        if (prefix) {
-            snprintf(pk, cap, "LOCK#%s#", coll);
-            snprintf(sk, cap, "LOCK");
-            return RCPT_OK;
-        }
+        if (prefix && !field(c, "lock_id"))
+            return FAIL(c, "lock_id", "is required (all locks of a collection: GSI1 LOCK#%s)", coll);
         if ((rc = get_str(c, "lock_id", 1, &lock)))
             return rc;
         snprintf(pk, cap, "LOCK#%s#%s", coll, lock);

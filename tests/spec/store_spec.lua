@@ -88,6 +88,67 @@ describe("rcpt.store", function()
     assert.has_error(function() st:put("LINE", { text = print }) end)
   end)
 
+  it("round-trips every entity type through put, get, query and delete", function()
+    local RUN = store.uuid4()
+    local ts = "2025-10-24T12:00:00.123456+00:00"
+    local cases = {
+      { "IMAGE", { image_id = IMG, width = 10, height = 20, timestamp_added = ts, raw_s3_bucket = "raw",
+        raw_s3_key = "raw/a.png", image_type = "PHOTO", receipt_count = 2, sha256 = "ab" },
+        { image_id = IMG } },
+      { "LINE", geom("l", { image_id = IMG, line_id = 2 }), { image_id = IMG, line_id = 2 } },
+      { "WORD", geom("w", { image_id = IMG, line_id = 2, word_id = 3 }), { image_id = IMG, line_id = 2, word_id = 3 } },
+      { "LETTER", geom("x", { image_id = IMG, line_id = 2, word_id = 3, letter_id = 4 }),
+        { image_id = IMG, line_id = 2, word_id = 3, letter_id = 4 } },
+      { "RECEIPT", { image_id = IMG, receipt_id = 1, width = 5, height = 9, timestamp_added = ts,
+        raw_s3_bucket = "raw", raw_s3_key = "raw/r.png", top_left = { x = 0.1, y = 0.9 },
+        top_right = { x = 0.9, y = 0.9 }, bottom_left = { x = 0.1, y = 0.1 }, bottom_right = { x = 0.9, y = 0.1 } },
+        { image_id = IMG, receipt_id = 1 } },
+      { "RECEIPT_LINE", geom("rl", { image_id = IMG, receipt_id = 1, line_id = 2 }),
+        { image_id = IMG, receipt_id = 1, line_id = 2 } },
+      { "RECEIPT_WORD", geom("rw", { image_id = IMG, receipt_id = 1, line_id = 2, word_id = 3, is_noise = true,
+        embedding_status = "PENDING" }), { image_id = IMG, receipt_id = 1, line_id = 2, word_id = 3 } },
+      { "RECEIPT_LETTER", geom("r", { image_id = IMG, receipt_id = 1, line_id = 2, word_id = 3, letter_id = 4 }),
+        { image_id = IMG, receipt_id = 1, line_id = 2, word_id = 3, letter_id = 4 } },
+      { "OCR_JOB", { image_id = IMG, job_id = JOB, s3_bucket = "b", s3_key = "k", created_at = ts,
+        job_type = "REFINEMENT", receipt_id = 1 }, { image_id = IMG, job_id = JOB } },
+      { "OCR_ROUTING_DECISION", { image_id = IMG, job_id = JOB, s3_bucket = "b", s3_key = "ocr.json",
+        created_at = ts, status = "PENDING", receipt_count = 0 }, { image_id = IMG, job_id = JOB } },
+      { "RECEIPT_METADATA", { image_id = IMG, receipt_id = 1, place_id = "P", merchant_name = "Shop",
+        validated_by = "PHONE_LOOKUP", timestamp = ts, matched_fields = { "phone" }, phone_number = "805-917-4200" },
+        { image_id = IMG, receipt_id = 1 } },
+      { "COMPACTION_RUN", { run_id = RUN, image_id = IMG, receipt_id = 1, lines_delta_prefix = "lines/delta/r/",
+        words_delta_prefix = "words/delta/r/", created_at = ts }, { image_id = IMG, receipt_id = 1, run_id = RUN } },
+      { "COMPACTION_LOCK", { lock_id = "chroma-words-update", owner = OWNER, collection = "words", expires = ts },
+        { collection = "words", lock_id = "chroma-words-update" } },
+      { "PLACES_CACHE", { search_type = "URL", search_value = "Example.com/A B", place_id = "P",
+        places_response = "{}", last_updated = ts, query_count = 3 }, { search_type = "URL", search_value = "Example.com/A B" } },
+    }
+    assert.are.equal(#store.types, #cases)
+    for _, c in ipairs(cases) do
+      local ty, fields, ids = c[1], c[2], c[3]
+      assert.is_true(st:put(ty, fields), ty)
+      local got = assert(st:get(ty, ids), ty)
+      for k, v in pairs(fields) do
+        if type(v) ~= "table" and k ~= "confidence" then assert.are.equal(v, got[k], ty .. "." .. k) end
+      end
+      for k, v in pairs(ids) do
+        if k ~= "search_value" then assert.are.equal(v, got[k], ty .. " id " .. k) end
+      end
+      local list = st:query(ty, ids)
+      assert.are.equal(1, #list, ty)
+    end
+    assert.are.equal("UNSURE", st:get("RECEIPT_METADATA", { image_id = IMG, receipt_id = 1 }).validation_status)
+    local run = assert(st:update("COMPACTION_RUN", { image_id = IMG, receipt_id = 1, run_id = RUN },
+      { lines_state = "PROCESSING", lines_started_at = store.now() }, { condition = "exists" }))
+    assert.are.equal("PROCESSING", run.lines_state)
+    assert.are.equal("PENDING", run.words_state)
+    assert.are.equal(0, run.lines_merged_vectors)
+    for i = #cases, 1, -1 do
+      assert.is_true(st:delete(cases[i][1], cases[i][3]), cases[i][1])
+      assert.are.equal("ENOTFOUND", select(3, st:get(cases[i][1], cases[i][3])))
+    end
+  end)
+
   it("keeps conditions: not_exists, exists, lock_free, owner", function()
     local job = { image_id = IMG, job_id = JOB, s3_bucket = "raw", s3_key = "raw/x.png",
       created_at = "2025-10-24T12:00:00" }
