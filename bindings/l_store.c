@@ -1240,10 +1240,10 @@ static int q_receive(lua_State *L)
     lqueue *q = check_queue(L, 1);
     lua_Integer max = luaL_optinteger(L, 2, 1);
     lua_Number vis = luaL_optnumber(L, 3, 30);
+    box *b = box_new(L, free_msgs_box);
     struct { rcpt_msg *m; size_t n; } *mb = calloc(1, sizeof *mb);
     if (!mb)
         return luaL_error(L, "out of memory");
-    box *b = box_new(L, free_msgs_box); /* may raise: mb leaks only on ENOMEM of Lua itself */
     b->p = mb;
     rcpt_err e = {0};
     if (q->q->ops->receive(q->q, (int)max, vis, &mb->m, &mb->n, &e))

@@ -95,7 +95,9 @@ static int q_receive(rcpt_queue *q, int max, double vis_s, rcpt_msg **out, size_
     sqlite3_bind_int64(sel, 2, t);
     sqlite3_bind_int(sel, 3, max);
     for (;;) {
-        int r = rcpt__sq_step(sel);
+        /* inside BEGIN IMMEDIATE no other writer can interfere; retry only
+         * before the first row all the same (a reset would restart) */
+        int r = k == 0 ? rcpt__sq_step(sel) : sqlite3_step(sel);
         if (r == SQLITE_DONE)
             break;
         if (r != SQLITE_ROW) {

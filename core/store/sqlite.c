@@ -445,7 +445,9 @@ static int sq_query(rcpt_store *st, const rcpt_query *q, rcpt_result *res, rcpt_
     }
     size_t cap = 0;
     for (;;) {
-        int r = rcpt__sq_step(s);
+        /* retry BUSY only before the first row: a reset later would restart
+         * the scan and return rows twice */
+        int r = res->n == 0 ? rcpt__sq_step(s) : sqlite3_step(s);
         if (r == SQLITE_DONE)
             break;
         if (r != SQLITE_ROW) {
@@ -545,9 +547,9 @@ static int sq_scan(rcpt_store *st, int (*fn)(void *, const rcpt_row *), void *ud
     /* a private statement: fn may call back into the store */
     if (sqlite3_prepare_v2(c->db, SQL[SQ_SCAN], -1, &s, NULL) != SQLITE_OK)
         return rcpt__sq_fail(c, RCPT_EIO, err, "scan");
-    int rc = RCPT_OK;
+    int rc = RCPT_OK, rows = 0;
     for (;;) {
-        int r = rcpt__sq_step(s);
+        int r = rows++ == 0 ? rcpt__sq_step(s) : sqlite3_step(s); /* see sq_query */
         if (r == SQLITE_DONE)
             break;
         if (r != SQLITE_ROW) {

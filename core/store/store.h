@@ -209,6 +209,10 @@ typedef struct rcpt_store_ops {
     int (*update)(rcpt_store *, const char *pk, const char *sk, const rcpt_item *set,
                   const rcpt_cond *cond, rcpt_item **out, rcpt_err *);
     int (*query)(rcpt_store *, const rcpt_query *q, rcpt_result *out, rcpt_err *);
+    /* SQLite does this in one transaction.  DynamoDB caps a transaction at
+     * 100 items: a backend there queries the old keys, writes the rows in
+     * TransactWriteItems chunks and then deletes the keys not rewritten, so
+     * the end state is the same (idempotent) though not atomic across chunks. */
     int (*replace)(rcpt_store *, const char *pk, const rcpt_replace *del, size_t ndel,
                    const rcpt_row *rows, size_t n, rcpt_err *);
     /* every row, ordered by (PK, SK); fn returning non-zero stops with that code */
