@@ -174,7 +174,15 @@ int rcpt_ocr_rows(const char *image_id, const rcpt_ocr_doc *doc, int image_level
     for (size_t i = 0; i < doc->n_letters; i++)
         if ((rc = check_geom(&doc->letters[i].g, "letters", i, err)))
             return rc;
-    size_t per = doc->n_lines + doc->n_words + doc->n_letters;
+    size_t per = doc->n_lines + doc->n_words + doc->n_letters, nested = doc->n_lines;
+    for (size_t i = 0; i < doc->n_lines; i++) {
+        nested += doc->lines[i].n_words;
+        for (size_t j = 0; j < doc->lines[i].n_words; j++)
+            nested += doc->lines[i].words[j].n_letters;
+    }
+    if (nested != per) /* rows are written from the nested pointers */
+        return rcpt_err_set(err, RCPT_EINVAL, "put_ocr: doc is inconsistent (%zu nested records, %zu counted)",
+                            nested, per);
     size_t total = per * ((image_level ? 1 : 0) + (receipt_id > 0 ? 1 : 0));
     row_off *offs = malloc((total ? total : 1) * sizeof *offs);
     rcpt_row *rows = calloc(total ? total : 1, sizeof *rows);
@@ -190,18 +198,22 @@ int rcpt_ocr_rows(const char *image_id, const rcpt_ocr_doc *doc, int image_level
         if ((pass == 0 && !image_level) || (pass == 1 && receipt_id <= 0))
             continue;
         wctx w = {arena, image_id, pass == 0 ? 0 : receipt_id};
+        /* depth first (line, its words, each word's letters): that is SK
+         * order, so the (pk, sk) index is appended to instead of being
+         * split at random places */
         for (size_t i = 0; i < doc->n_lines; i++) {
             const rcpt_ocr_line *ln = &doc->lines[i];
             one_row(&w, &offs[k++], pass ? "RECEIPT_LINE" : "LINE", 1, &ln->g, ln->line_id, 0, 0, NULL);
-        }
-        for (size_t i = 0; i < doc->n_words; i++) {
-            const rcpt_ocr_word *wd = &doc->words[i];
-            one_row(&w, &offs[k++], pass ? "RECEIPT_WORD" : "WORD", 2, &wd->g, wd->line_id, wd->word_id, 0, wd);
-        }
-        for (size_t i = 0; i < doc->n_letters; i++) {
-            const rcpt_ocr_letter *lt = &doc->letters[i];
-            one_row(&w, &offs[k++], pass ? "RECEIPT_LETTER" : "LETTER", 3, &lt->g, lt->line_id,
-                    lt->word_id, lt->letter_id, NULL);
+            for (size_t j = 0; j < ln->n_words; j++) {
+                const rcpt_ocr_word *wd = &ln->words[j];
+                one_row(&w, &offs[k++], pass ? "RECEIPT_WORD" : "WORD", 2, &wd->g, wd->line_id,
+                        wd->word_id, 0, wd);
+                for (size_t c = 0; c < wd->n_letters; c++) {
+                    const rcpt_ocr_letter *lt = &wd->letters[c];
+                    one_row(&w, &offs[k++], pass ? "RECEIPT_LETTER" : "LETTER", 3, &lt->g, lt->line_id,
+                            lt->word_id, lt->letter_id, NULL);
+                }
+            }
         }
     }
     if (arena->oom) {

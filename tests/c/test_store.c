@@ -623,10 +623,13 @@ static void test_image_write(rcpt_store *st)
     CHECK(it != NULL);
     rcpt_buf j = RCPT_BUF_INIT;
     rcpt_item_to_json(it, &j);
-    CHECK(rows[2].json_len == j.len && memcmp(rows[2].json, j.data, j.len) == 0);
-    if (rows[2].json_len != j.len)
-        fprintf(stderr, "fast: %.*s\nitem: %s\n", (int)rows[2].json_len, rows[2].json, j.data);
-    CHECK_STR(rows[2].type, "RECEIPT_WORD");
+    /* rows come depth first (SK order): line 1, its word 1, ... */
+    CHECK(rows[1].json_len == j.len && memcmp(rows[1].json, j.data, j.len) == 0);
+    if (rows[1].json_len != j.len)
+        fprintf(stderr, "fast: %.*s\nitem: %s\n", (int)rows[1].json_len, rows[1].json, j.data);
+    CHECK_STR(rows[1].type, "RECEIPT_WORD");
+    for (size_t i = 1; i < n; i++)
+        CHECK(strcmp(rows[i - 1].sk, rows[i].sk) < 0);
     rcpt_buf_free(&j);
     rcpt_item_free(it);
     rcpt_item_free(p);
