@@ -324,59 +324,6 @@ static int get_geom(ectx *c, rcpt_ocr_geom *g, int letter)
 
 /* ---- geometry serialisation (shared with the bulk image write) ------------ */
 
-static void put_dec(rcpt_buf *b, double v, int d)
-{
-    char tmp[480];
-    int n = rcpt_fmt_decimal(v, d, tmp, sizeof tmp);
-    if (n < 0) { /* non-finite never passes validation; keep JSON well-formed */
-        rcpt_buf_puts(b, "0");
-        return;
-    }
-    rcpt_buf_append(b, tmp, (size_t)n);
-}
-
-static void put_point_json(rcpt_buf *b, const char *name, rcpt_point p, int d)
-{
-    rcpt_buf_putc(b, '"');
-    rcpt_buf_puts(b, name);
-    rcpt_buf_puts(b, "\":{\"M\":{\"x\":{\"N\":\"");
-    put_dec(b, p.x, d);
-    rcpt_buf_puts(b, "\"},\"y\":{\"N\":\"");
-    put_dec(b, p.y, d);
-    rcpt_buf_puts(b, "\"}}}");
-}
-
-/* the geometry attributes as JSON members (no braces), in to_item() order */
-void rcpt__geom_json(rcpt_buf *b, const rcpt_ocr_geom *g);
-void rcpt__geom_json(rcpt_buf *b, const rcpt_ocr_geom *g)
-{
-    rcpt_buf_puts(b, "\"text\":{\"S\":");
-    rcpt_buf_json_str(b, g->text, g->text_len);
-    rcpt_buf_puts(b, "},\"bounding_box\":{\"M\":{\"x\":{\"N\":\"");
-    put_dec(b, g->bbox.x, RCPT_DP_GEOM);
-    rcpt_buf_puts(b, "\"},\"y\":{\"N\":\"");
-    put_dec(b, g->bbox.y, RCPT_DP_GEOM);
-    rcpt_buf_puts(b, "\"},\"width\":{\"N\":\"");
-    put_dec(b, g->bbox.width, RCPT_DP_GEOM);
-    rcpt_buf_puts(b, "\"},\"height\":{\"N\":\"");
-    put_dec(b, g->bbox.height, RCPT_DP_GEOM);
-    rcpt_buf_puts(b, "\"}}},");
-    put_point_json(b, "top_right", g->top_right, RCPT_DP_GEOM);
-    rcpt_buf_putc(b, ',');
-    put_point_json(b, "top_left", g->top_left, RCPT_DP_GEOM);
-    rcpt_buf_putc(b, ',');
-    put_point_json(b, "bottom_right", g->bottom_right, RCPT_DP_GEOM);
-    rcpt_buf_putc(b, ',');
-    put_point_json(b, "bottom_left", g->bottom_left, RCPT_DP_GEOM);
-    rcpt_buf_puts(b, ",\"angle_degrees\":{\"N\":\"");
-    put_dec(b, g->angle_degrees, RCPT_DP_ANGLE);
-    rcpt_buf_puts(b, "\"},\"angle_radians\":{\"N\":\"");
-    put_dec(b, g->angle_radians, RCPT_DP_ANGLE);
-    rcpt_buf_puts(b, "\"},\"confidence\":{\"N\":\"");
-    put_dec(b, g->confidence, RCPT_DP_CONF);
-    rcpt_buf_puts(b, "\"}");
-}
-
 static int set_dec(rcpt_av *m, const char *name, double v, int d)
 {
     char tmp[480];

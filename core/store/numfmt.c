@@ -57,6 +57,55 @@ static const uint64_t POW5[28] = {
     476837158203125ull, 2384185791015625ull, 11920928955078125ull, 59604644775390625ull,
     298023223876953125ull, 1490116119384765625ull, 7450580596923828125ull};
 
+static const char D2[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* decimal digits of v (no leading zero), two at a time from a table */
+static int u32_digits(uint32_t v, char *out)
+{
+    char buf[12], *p = buf + sizeof buf;
+    while (v >= 100) {
+        uint32_t r = v % 100;
+        v /= 100;
+        p -= 2;
+        memcpy(p, D2 + 2 * r, 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, D2 + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    int n = (int)(buf + sizeof buf - p);
+    memcpy(out, p, (size_t)n);
+    return n;
+}
+
+/* exactly 8 digits of v < 10^8: two independent 4-digit halves */
+static void u32_8digits(uint32_t v, char *out)
+{
+    uint32_t hi = v / 10000, lo = v % 10000;
+    memcpy(out, D2 + 2 * (hi / 100), 2);
+    memcpy(out + 2, D2 + 2 * (hi % 100), 2);
+    memcpy(out + 4, D2 + 2 * (lo / 100), 2);
+    memcpy(out + 6, D2 + 2 * (lo % 100), 2);
+}
+
+/* decimal digits of t > 0; 17-digit values are split at 10^8 so the digit
+ * work runs on 32-bit halves instead of one long chain of 64-bit divisions */
+static int u64_digits(uint64_t t, char *out)
+{
+    if (t < 100000000ull)
+        return u32_digits((uint32_t)t, out);
+    uint64_t hi = t / 100000000ull;
+    uint32_t lo = (uint32_t)(t % 100000000ull);
+    int n = hi < 100000000ull ? u32_digits((uint32_t)hi, out) : u64_digits(hi, out);
+    u32_8digits(lo, out + n);
+    return n + 8;
+}
+
 /* v / 10^j and v % 10^j with constant divisors, so the compiler turns them
  * into multiplications (a variable 64-bit division costs ~30 cycles) */
 static inline uint64_t divmod10(uint64_t v, int j, uint64_t *r)
@@ -152,12 +201,7 @@ static int shortest_fast(double x, char *dig, int *ndig, int *point)
         }
         if (tn < tlo) tn = tlo;
         if (tn > thi) tn = thi;
-        char rev[24];
-        int n = 0;
-        uint64_t t = tn;
-        while (t) { rev[n++] = (char)('0' + t % 10); t /= 10; }
-        for (int i = 0; i < n; i++)
-            dig[i] = rev[n - 1 - i];
+        int n = u64_digits(tn, dig);
         *point = n + j - k;
         while (n > 1 && dig[n - 1] == '0')
             n--;
@@ -226,6 +270,41 @@ int rcpt_fmt_decimal(double v, int d, char *out, size_t cap)
         dig[0] = '0';
     } else {
         rcpt_fmt_shortest_digits(fabs(v), dig, &n, &pt);
+    }
+    /* common case: every significant digit lies within d decimals, so no
+     * rounding; copy the pieces */
+    if (pt + d >= n && pt <= 40) {
+        size_t o = 0;
+        int ipn = pt > 0 ? pt : 1;
+        if ((size_t)(ipn + d) + 4 > cap)
+            return -1;
+        if (signbit(v))
+            out[o++] = '-';
+        if (pt <= 0) {
+            out[o++] = '0';
+        } else {
+            int k = pt < n ? pt : n;
+            memcpy(out + o, dig, (size_t)k);
+            o += (size_t)k;
+            for (int i = k; i < pt; i++)
+                out[o++] = '0';
+        }
+        if (d > 0) {
+            out[o++] = '.';
+            int f = 0;
+            for (; f < -pt && f < d; f++)
+                out[o++] = '0';
+            int from = pt > 0 ? pt : 0;
+            if (from < n) {
+                memcpy(out + o, dig + from, (size_t)(n - from));
+                o += (size_t)(n - from);
+                f += n - from;
+            }
+            for (; f < d; f++)
+                out[o++] = '0';
+        }
+        out[o] = '\0';
+        return (int)o;
     }
     /* fixed digits: integer part has max(pt,1) places, then d decimals */
     int ip = pt > 0 ? pt : 1;

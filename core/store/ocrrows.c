@@ -10,27 +10,82 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rcpt__geom_json(rcpt_buf *b, const rcpt_ocr_geom *g);
-
 enum { F_PK, F_SK, F_TYPE, F_G0, F_JSON = F_G0 + 6, F_N };
 typedef struct row_off {
     size_t off[F_N];
     size_t json_len;
 } row_off;
 
-static void put5(rcpt_buf *b, long v)
+/* A raw writer: each row reserves its worst case once, then writes with a
+ * moving pointer (the image write formats ~100,000 numbers and ~250,000
+ * small pieces; per-piece capacity checks showed in profiles). */
+typedef struct wr {
+    char *p;
+} wr;
+
+static inline void wput(wr *w, const char *s, size_t n)
+{
+    memcpy(w->p, s, n);
+    w->p += n;
+}
+#define WLIT(w, s) wput((w), (s), sizeof(s) - 1)
+
+static inline void wstr(wr *w, const char *s) { wput(w, s, strlen(s)); }
+
+/* the same escaping as rcpt_buf_json_str (the item path must match) */
+static void wjson(wr *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    *w->p++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *w->p++ = (char)c;
+            continue;
+        }
+        *w->p++ = '\\';
+        switch (c) {
+        case '"': *w->p++ = '"'; break;
+        case '\\': *w->p++ = '\\'; break;
+        case '\n': *w->p++ = 'n'; break;
+        case '\r': *w->p++ = 'r'; break;
+        case '\t': *w->p++ = 't'; break;
+        case '\b': *w->p++ = 'b'; break;
+        case '\f': *w->p++ = 'f'; break;
+        default:
+            *w->p++ = 'u'; *w->p++ = '0'; *w->p++ = '0';
+            *w->p++ = hex[c >> 4]; *w->p++ = hex[c & 15];
+        }
+    }
+    *w->p++ = '"';
+}
+
+#define DEC_MAX 480 /* rcpt_fmt_decimal of any finite double at <= 20 places fits */
+
+static inline void wdec(wr *w, double v, int d)
+{
+    int n = rcpt_fmt_decimal(v, d, w->p, DEC_MAX);
+    w->p += n > 0 ? n : 0;
+}
+
+static void w5(wr *w, long v)
 {
     char tmp[24];
     int n = 0;
-    if (v < 0) { /* never for validated ids; keep it printable */
-        rcpt_buf_printf(b, "%05ld", v);
-        return;
-    }
+    if (v < 0)
+        v = 0; /* validated ids are >= 0 */
     do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
     while (n < 5) tmp[n++] = '0';
-    char out[24];
-    for (int i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
-    rcpt_buf_append(b, out, (size_t)n);
+    while (n) *w->p++ = tmp[--n];
+}
+
+static void wlong(wr *w, long v)
+{
+    char tmp[24];
+    int n = 0;
+    if (v < 0) { *w->p++ = '-'; v = -v; }
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n) *w->p++ = tmp[--n];
 }
 
 #define NONE ((size_t)-1)
@@ -41,45 +96,86 @@ typedef struct wctx {
     long rid;
 } wctx;
 
-/* start a NUL-terminated string in the arena, return its offset */
-static size_t begin(rcpt_buf *a) { return a->len; }
-static void end(rcpt_buf *a) { rcpt_buf_putc(a, '\0'); }
-
-static void sk_of(rcpt_buf *a, long rid, long l, long w, long c, int depth)
+static void sk_of(wr *w, long rid, long l, long wd, long c, int depth)
 {
-    if (rid > 0) { rcpt_buf_puts(a, "RECEIPT#"); put5(a, rid); rcpt_buf_putc(a, '#'); }
-    rcpt_buf_puts(a, "LINE#"); put5(a, l);
-    if (depth >= 2) { rcpt_buf_puts(a, "#WORD#"); put5(a, w); }
-    if (depth >= 3) { rcpt_buf_puts(a, "#LETTER#"); put5(a, c); }
+    if (rid > 0) { WLIT(w, "RECEIPT#"); w5(w, rid); *w->p++ = '#'; }
+    WLIT(w, "LINE#"); w5(w, l);
+    if (depth >= 2) { WLIT(w, "#WORD#"); w5(w, wd); }
+    if (depth >= 3) { WLIT(w, "#LETTER#"); w5(w, c); }
 }
 
-static void json_kv(rcpt_buf *a, const char *k, const rcpt_buf *src, size_t off, int first)
+static void wpoint(wr *w, const char *name, rcpt_point p)
+{
+    *w->p++ = '"';
+    wstr(w, name);
+    WLIT(w, "\":{\"M\":{\"x\":{\"N\":\"");
+    wdec(w, p.x, RCPT_DP_GEOM);
+    WLIT(w, "\"},\"y\":{\"N\":\"");
+    wdec(w, p.y, RCPT_DP_GEOM);
+    WLIT(w, "\"}}}");
+}
+
+/* the geometry attributes in to_item() order (entities.c set_geom) */
+static void wgeom(wr *w, const rcpt_ocr_geom *g)
+{
+    WLIT(w, "\"text\":{\"S\":");
+    wjson(w, g->text, g->text_len);
+    WLIT(w, "},\"bounding_box\":{\"M\":{\"x\":{\"N\":\"");
+    wdec(w, g->bbox.x, RCPT_DP_GEOM);
+    WLIT(w, "\"},\"y\":{\"N\":\"");
+    wdec(w, g->bbox.y, RCPT_DP_GEOM);
+    WLIT(w, "\"},\"width\":{\"N\":\"");
+    wdec(w, g->bbox.width, RCPT_DP_GEOM);
+    WLIT(w, "\"},\"height\":{\"N\":\"");
+    wdec(w, g->bbox.height, RCPT_DP_GEOM);
+    WLIT(w, "\"}}},");
+    wpoint(w, "top_right", g->top_right);
+    *w->p++ = ',';
+    wpoint(w, "top_left", g->top_left);
+    *w->p++ = ',';
+    wpoint(w, "bottom_right", g->bottom_right);
+    *w->p++ = ',';
+    wpoint(w, "bottom_left", g->bottom_left);
+    WLIT(w, ",\"angle_degrees\":{\"N\":\"");
+    wdec(w, g->angle_degrees, RCPT_DP_ANGLE);
+    WLIT(w, "\"},\"angle_radians\":{\"N\":\"");
+    wdec(w, g->angle_radians, RCPT_DP_ANGLE);
+    WLIT(w, "\"},\"confidence\":{\"N\":\"");
+    wdec(w, g->confidence, RCPT_DP_CONF);
+    WLIT(w, "\"}");
+}
+
+static void json_kv(wr *w, const char *k, const char *base, size_t off, int first)
 {
     if (!first)
-        rcpt_buf_putc(a, ',');
-    rcpt_buf_putc(a, '"');
-    rcpt_buf_puts(a, k);
-    rcpt_buf_puts(a, "\":{\"S\":");
-    /* copy first: appending to a may move src (they are the same buffer) */
-    char key[512];
-    size_t n = strlen(src->data + off);
-    if (n >= sizeof key)
-        n = sizeof key - 1;
-    memcpy(key, src->data + off, n);
-    rcpt_buf_json_str(a, key, n);
-    rcpt_buf_putc(a, '}');
+        *w->p++ = ',';
+    *w->p++ = '"';
+    wstr(w, k);
+    WLIT(w, "\":{\"S\":\"");
+    /* key strings are made of the validated UUID, digits and ASCII names:
+     * nothing to escape */
+    wstr(w, base + off);
+    WLIT(w, "\"}");
 }
 
-static void one_row(wctx *w, row_off *ro, const char *type, int depth, const rcpt_ocr_geom *g,
-                    long l, long wd, long c, const rcpt_ocr_word *word)
+static int one_row(wctx *x, row_off *ro, const char *type, int depth, const rcpt_ocr_geom *g,
+                   long l, long wd, long c, const rcpt_ocr_word *word)
 {
-    rcpt_buf *a = w->a;
-    int rec = w->rid > 0;
+    rcpt_buf *a = x->a;
+    int rec = x->rid > 0;
+    size_t ed = word && word->ed_type ? strlen(word->ed_type) + (word->ed_value ? word->ed_value_len : 0) : 0;
+    size_t bound = 4096 + 15 * (DEC_MAX + 40) + 6 * (g->text_len + ed);
+    if (rcpt_buf_reserve(a, bound))
+        return RCPT_ENOMEM;
+    char *base = a->data;
+    wr w = {base + a->len};
+#define BEGIN(f) (ro->off[f] = (size_t)(w.p - base))
+#define END() (*w.p++ = '\0')
     for (int i = 0; i < F_N; i++)
         ro->off[i] = NONE;
-    ro->off[F_PK] = begin(a); rcpt_buf_puts(a, "IMAGE#"); rcpt_buf_puts(a, w->id); end(a);
-    ro->off[F_SK] = begin(a); sk_of(a, w->rid, l, wd, c, depth); end(a);
-    ro->off[F_TYPE] = begin(a); rcpt_buf_puts(a, type); end(a);
+    BEGIN(F_PK); WLIT(&w, "IMAGE#"); wstr(&w, x->id); END();
+    BEGIN(F_SK); sk_of(&w, x->rid, l, wd, c, depth); END();
+    BEGIN(F_TYPE); wstr(&w, type); END();
     if (!rec && depth == 1) {
         ro->off[F_G0 + 0] = ro->off[F_PK];
         ro->off[F_G0 + 1] = ro->off[F_SK];
@@ -87,54 +183,63 @@ static void one_row(wctx *w, row_off *ro, const char *type, int depth, const rcp
         ro->off[F_G0 + 2] = ro->off[F_PK];
         ro->off[F_G0 + 3] = ro->off[F_SK];
     } else if (rec && depth < 3) {
-        ro->off[F_G0 + 0] = begin(a); rcpt_buf_puts(a, "EMBEDDING_STATUS#NONE"); end(a);
-        ro->off[F_G0 + 1] = begin(a); rcpt_buf_puts(a, depth == 2 ? "WORD#IMAGE#" : "LINE#IMAGE#");
-        rcpt_buf_puts(a, w->id); rcpt_buf_putc(a, '#'); sk_of(a, w->rid, l, wd, c, depth); end(a);
+        BEGIN(F_G0 + 0); WLIT(&w, "EMBEDDING_STATUS#NONE"); END();
+        BEGIN(F_G0 + 1);
+        if (depth == 2) WLIT(&w, "WORD#IMAGE#"); else WLIT(&w, "LINE#IMAGE#");
+        wstr(&w, x->id); *w.p++ = '#'; sk_of(&w, x->rid, l, wd, c, depth); END();
         if (depth == 2) {
-            ro->off[F_G0 + 2] = begin(a); rcpt_buf_puts(a, "RECEIPT"); end(a);
-            ro->off[F_G0 + 3] = begin(a); rcpt_buf_puts(a, "IMAGE#"); rcpt_buf_puts(a, w->id);
-            rcpt_buf_putc(a, '#'); sk_of(a, w->rid, l, wd, c, depth); end(a);
+            BEGIN(F_G0 + 2); WLIT(&w, "RECEIPT"); END();
+            BEGIN(F_G0 + 3); WLIT(&w, "IMAGE#"); wstr(&w, x->id); *w.p++ = '#';
+            sk_of(&w, x->rid, l, wd, c, depth); END();
         }
-        ro->off[F_G0 + 4] = begin(a); rcpt_buf_puts(a, "IMAGE#"); rcpt_buf_puts(a, w->id);
-        rcpt_buf_puts(a, "#RECEIPT#"); put5(a, w->rid); end(a);
-        ro->off[F_G0 + 5] = begin(a); rcpt_buf_puts(a, depth == 2 ? "WORD" : "LINE"); end(a);
+        BEGIN(F_G0 + 4); WLIT(&w, "IMAGE#"); wstr(&w, x->id); WLIT(&w, "#RECEIPT#"); w5(&w, x->rid); END();
+        BEGIN(F_G0 + 5); if (depth == 2) WLIT(&w, "WORD"); else WLIT(&w, "LINE"); END();
     }
     static const char *const GN[6] = {"GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"};
-    size_t js = begin(a);
-    ro->off[F_JSON] = js;
-    rcpt_buf_putc(a, '{');
-    json_kv(a, "PK", a, ro->off[F_PK], 1);
-    json_kv(a, "SK", a, ro->off[F_SK], 0);
+    BEGIN(F_JSON);
+    *w.p++ = '{';
+    json_kv(&w, "PK", base, ro->off[F_PK], 1);
+    json_kv(&w, "SK", base, ro->off[F_SK], 0);
     for (int i = 0; i < 6; i++)
         if (ro->off[F_G0 + i] != NONE)
-            json_kv(a, GN[i], a, ro->off[F_G0 + i], 0);
-    json_kv(a, "TYPE", a, ro->off[F_TYPE], 0);
-    rcpt_buf_putc(a, ',');
-    rcpt__geom_json(a, g);
+            json_kv(&w, GN[i], base, ro->off[F_G0 + i], 0);
+    json_kv(&w, "TYPE", base, ro->off[F_TYPE], 0);
+    *w.p++ = ',';
+    wgeom(&w, g);
     if (word) {
         if (word->ed_type) {
-            rcpt_buf_puts(a, ",\"extracted_data\":{\"M\":{\"type\":{\"S\":");
-            rcpt_buf_json_str(a, word->ed_type, strlen(word->ed_type));
-            rcpt_buf_puts(a, "},\"value\":{\"S\":");
-            const char *v = word->ed_value ? word->ed_value : "";
-            rcpt_buf_json_str(a, v, word->ed_value ? word->ed_value_len : 0);
-            rcpt_buf_puts(a, "}}}");
+            WLIT(&w, ",\"extracted_data\":{\"M\":{\"type\":{\"S\":");
+            wjson(&w, word->ed_type, strlen(word->ed_type));
+            WLIT(&w, "},\"value\":{\"S\":");
+            wjson(&w, word->ed_value ? word->ed_value : "", word->ed_value ? word->ed_value_len : 0);
+            WLIT(&w, "}}}");
         } else {
-            rcpt_buf_puts(a, ",\"extracted_data\":{\"NULL\":true}");
+            WLIT(&w, ",\"extracted_data\":{\"NULL\":true}");
         }
     }
     if (rec && depth < 3) {
-        rcpt_buf_puts(a, ",\"embedding_status\":{\"S\":\"NONE\"},\"is_noise\":{\"BOOL\":");
-        rcpt_buf_puts(a, depth == 2 && word->is_noise ? "true}" : "false}");
-        rcpt_buf_puts(a, ",\"image_id\":{\"S\":\"");
-        rcpt_buf_puts(a, w->id);
-        rcpt_buf_printf(a, "\"},\"receipt_id\":{\"N\":\"%ld\"},\"line_id\":{\"N\":\"%ld\"}", w->rid, l);
-        if (depth == 2)
-            rcpt_buf_printf(a, ",\"word_id\":{\"N\":\"%ld\"}", wd);
+        WLIT(&w, ",\"embedding_status\":{\"S\":\"NONE\"},\"is_noise\":{\"BOOL\":");
+        if (depth == 2 && word->is_noise) WLIT(&w, "true}"); else WLIT(&w, "false}");
+        WLIT(&w, ",\"image_id\":{\"S\":\"");
+        wstr(&w, x->id);
+        WLIT(&w, "\"},\"receipt_id\":{\"N\":\"");
+        wlong(&w, x->rid);
+        WLIT(&w, "\"},\"line_id\":{\"N\":\"");
+        wlong(&w, l);
+        WLIT(&w, "\"}");
+        if (depth == 2) {
+            WLIT(&w, ",\"word_id\":{\"N\":\"");
+            wlong(&w, wd);
+            WLIT(&w, "\"}");
+        }
     }
-    rcpt_buf_putc(a, '}');
-    ro->json_len = a->len - js;
-    end(a);
+    *w.p++ = '}';
+    ro->json_len = (size_t)(w.p - base) - ro->off[F_JSON];
+    END();
+#undef BEGIN
+#undef END
+    a->len = (size_t)(w.p - base);
+    return RCPT_OK;
 }
 
 static int check_geom(const rcpt_ocr_geom *g, const char *what, size_t i, rcpt_err *err)
@@ -194,7 +299,8 @@ int rcpt_ocr_rows(const char *image_id, const rcpt_ocr_doc *doc, int image_level
     /* ~900 bytes per row; reserving avoids most reallocations */
     rcpt_buf_reserve(arena, total * (receipt_id > 0 ? 1100 : 900) + 64);
     size_t k = 0;
-    for (int pass = 0; pass < 2; pass++) {
+    int oom = 0;
+    for (int pass = 0; pass < 2 && !oom; pass++) {
         if ((pass == 0 && !image_level) || (pass == 1 && receipt_id <= 0))
             continue;
         wctx w = {arena, image_id, pass == 0 ? 0 : receipt_id};
@@ -203,20 +309,20 @@ int rcpt_ocr_rows(const char *image_id, const rcpt_ocr_doc *doc, int image_level
          * split at random places */
         for (size_t i = 0; i < doc->n_lines; i++) {
             const rcpt_ocr_line *ln = &doc->lines[i];
-            one_row(&w, &offs[k++], pass ? "RECEIPT_LINE" : "LINE", 1, &ln->g, ln->line_id, 0, 0, NULL);
+            oom |= one_row(&w, &offs[k++], pass ? "RECEIPT_LINE" : "LINE", 1, &ln->g, ln->line_id, 0, 0, NULL);
             for (size_t j = 0; j < ln->n_words; j++) {
                 const rcpt_ocr_word *wd = &ln->words[j];
-                one_row(&w, &offs[k++], pass ? "RECEIPT_WORD" : "WORD", 2, &wd->g, wd->line_id,
-                        wd->word_id, 0, wd);
+                oom |= one_row(&w, &offs[k++], pass ? "RECEIPT_WORD" : "WORD", 2, &wd->g, wd->line_id,
+                               wd->word_id, 0, wd);
                 for (size_t c = 0; c < wd->n_letters; c++) {
                     const rcpt_ocr_letter *lt = &wd->letters[c];
-                    one_row(&w, &offs[k++], pass ? "RECEIPT_LETTER" : "LETTER", 3, &lt->g, lt->line_id,
-                            lt->word_id, lt->letter_id, NULL);
+                    oom |= one_row(&w, &offs[k++], pass ? "RECEIPT_LETTER" : "LETTER", 3, &lt->g,
+                                   lt->line_id, lt->word_id, lt->letter_id, NULL);
                 }
             }
         }
     }
-    if (arena->oom) {
+    if (oom || arena->oom) {
         free(offs);
         free(rows);
         return rcpt_err_set(err, RCPT_ENOMEM, "put_ocr: out of memory");
