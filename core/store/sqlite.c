@@ -36,10 +36,17 @@ static const char SCHEMA[] =
 
 static const char *const SQL[SQ_NSTMT] = {
     [SQ_GET] = "SELECT item FROM items WHERE pk = ?1 AND sk = ?2",
-    [SQ_PUT] = "INSERT OR REPLACE INTO items(pk, sk, type, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk,"
-               " gsi3sk, item) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    /* an upsert that updates in place (same rowid, untouched key index) and
+     * writes nothing at all when the item text is unchanged: re-processing
+     * an image costs reads, not writes */
+    [SQ_PUT] = "INSERT INTO items(pk, sk, type, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk,"
+               " gsi3sk, item) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+               " ON CONFLICT(pk, sk) DO UPDATE SET type = excluded.type,"
+               " gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk, gsi2pk = excluded.gsi2pk,"
+               " gsi2sk = excluded.gsi2sk, gsi3pk = excluded.gsi3pk, gsi3sk = excluded.gsi3sk,"
+               " item = excluded.item WHERE items.item IS NOT excluded.item",
     [SQ_DEL] = "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
-    [SQ_DEL_RANGE] = "DELETE FROM items WHERE pk = ?1 AND sk >= ?2 AND (?3 IS NULL OR sk < ?3)"
+    [SQ_DEL_RANGE] = "SELECT sk FROM items WHERE pk = ?1 AND sk >= ?2 AND (?3 IS NULL OR sk < ?3)"
                      " AND type = ?4",
     [SQ_SCAN] = "SELECT pk, sk, type, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, item"
                 " FROM items ORDER BY pk, sk",
@@ -492,13 +499,36 @@ out:
     return rc;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Put the rows (upserts: unchanged items are not rewritten), then delete the
+ * items in the replaced ranges whose SK the new rows do not have. */
 static int sq_replace(rcpt_store *st, const char *pk, const rcpt_replace *del, size_t ndel,
                       const rcpt_row *rows, size_t n, rcpt_err *err)
 {
     sq_conn *c = conn(st);
+    const char **sks = malloc((n ? n : 1) * sizeof *sks);
+    char **stale = NULL;
+    size_t nstale = 0, capstale = 0;
+    if (!sks)
+        return rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
+    for (size_t i = 0; i < n; i++)
+        sks[i] = rows[i].sk;
+    qsort(sks, n, sizeof *sks, cmp_str);
     int rc = rcpt__sq_begin(c, err);
-    if (rc)
+    if (rc) {
+        free(sks);
         return rc;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (strcmp(rows[i].pk, pk) != 0)
+            rc = rcpt_err_set(err, RCPT_EINVAL, "replace: row %zu is outside partition %s", i + 1, pk);
+        else
+            rc = put_row(c, &rows[i], err);
+    }
     sqlite3_stmt *s = c->st[SQ_DEL_RANGE];
     for (size_t d = 0; d < ndel && !rc; d++) {
         char *hi = prefix_hi(del[d].prefix);
@@ -508,18 +538,39 @@ static int sq_replace(rcpt_store *st, const char *pk, const rcpt_replace *del, s
             sqlite3_bind_text(s, 2, del[d].prefix, -1, SQLITE_STATIC);
             bind_opt(s, 3, hi);
             sqlite3_bind_text(s, 4, del[d].types[t], -1, SQLITE_STATIC);
-            if (rcpt__sq_step(s) != SQLITE_DONE)
-                rc = rcpt__sq_fail(c, RCPT_EIO, err, "replace (delete)");
+            int r;
+            while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+                const char *sk = (const char *)sqlite3_column_text(s, 0);
+                if (n && bsearch(&sk, sks, n, sizeof *sks, cmp_str))
+                    continue;
+                if (nstale == capstale) {
+                    size_t nc = capstale ? capstale * 2 : 64;
+                    char **ns = realloc(stale, nc * sizeof *ns);
+                    if (!ns) {
+                        rc = rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
+                        break;
+                    }
+                    stale = ns;
+                    capstale = nc;
+                }
+                if (!(stale[nstale] = strdup(sk))) {
+                    rc = rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
+                    break;
+                }
+                nstale++;
+            }
+            if (!rc && r != SQLITE_DONE)
+                rc = rcpt__sq_fail(c, RCPT_EIO, err, "replace (scan)");
             sqlite3_reset(s);
         }
         free(hi);
     }
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (strcmp(rows[i].pk, pk) != 0)
-            rc = rcpt_err_set(err, RCPT_EINVAL, "replace: row %zu is outside partition %s", i + 1, pk);
-        else
-            rc = put_row(c, &rows[i], err);
-    }
+    for (size_t i = 0; i < nstale && !rc; i++)
+        rc = del_row(c, pk, stale[i], err);
+    for (size_t i = 0; i < nstale; i++)
+        free(stale[i]);
+    free(stale);
+    free(sks);
     if (rc) {
         rcpt__sq_rollback(c);
         return rc;

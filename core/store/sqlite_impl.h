@@ -7,7 +7,7 @@
 
 #include "store.h"
 
-enum { SQ_GET, SQ_PUT, SQ_DEL, SQ_DEL_RANGE, SQ_SCAN, SQ_NSTMT };
+enum { SQ_GET, SQ_PUT, SQ_DEL, SQ_DEL_RANGE /* the SKs of a range */, SQ_SCAN, SQ_NSTMT };
 
 typedef struct sq_conn {
     sqlite3 *db;
