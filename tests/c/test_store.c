@@ -588,9 +588,20 @@ static void test_image_write(rcpt_store *st)
     free(a);
     free(b);
     free_doc(&h);
-    /* a smaller doc: rows the doc no longer has are gone */
+    /* a smaller doc: rows the doc no longer has are gone; items of other
+     * types under the same keys (HEAD's word labels) stay */
+    rcpt_item *label = rcpt_item_new();
+    rcpt_m_set_str(label, "PK", pk);
+    rcpt_m_set_str(label, "SK", "RECEIPT#00001#LINE#00001#WORD#00001#LABEL#TOTAL");
+    rcpt_m_set_str(label, "TYPE", "RECEIPT_WORD_LABEL");
+    CHECK_INT(rcpt_store_put(st, label, NULL, &e), RCPT_OK);
     make_doc(&h, 2, 2, 2);
     CHECK_INT(rcpt_store_put_ocr(st, IMG, &h.d, 1, 1, &e), RCPT_OK);
+    rcpt_item *got = NULL;
+    CHECK_INT(rcpt_store_get(st, pk, "RECEIPT#00001#LINE#00001#WORD#00001#LABEL#TOTAL", &got, &e), RCPT_OK);
+    rcpt_item_free(got);
+    CHECK_INT(rcpt_store_delete(st, pk, "RECEIPT#00001#LINE#00001#WORD#00001#LABEL#TOTAL", NULL, &e), RCPT_OK);
+    rcpt_item_free(label);
     CHECK_INT(count_prefix(st, pk, "LINE#", "LINE"), 2);
     CHECK_INT(count_prefix(st, pk, "LINE#", "LETTER"), 8);
     CHECK_INT(count_prefix(st, pk, "RECEIPT#00001#LINE#", NULL), 2 + 4 + 8);
