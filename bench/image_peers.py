@@ -8,7 +8,6 @@ figures (medians and ratios).
 Run it with Debian's python3 (python3-pil, python3-opencv); bench/image.sh does.
 """
 import io
-import resource
 import statistics
 import subprocess
 import sys
@@ -43,8 +42,8 @@ def cv_matrix_from_pil(c, perspective):
 
 
 def rss_child(lib, d, photo):
-    """Peak RSS of one decode + warp + PNG encode in a fresh interpreter
-    (includes the interpreter and the library import)."""
+    """Peak RSS (VmHWM) of one decode + warp + PNG encode in a fresh
+    interpreter (includes the interpreter and the library import)."""
     w, h, c = photo
     if lib == "pillow":
         code = (
@@ -60,7 +59,9 @@ def rss_child(lib, d, photo):
             f"out = cv2.warpPerspective(im, np.array({m!r}), ({w}, {h}), "
             "flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)\n"
             "ok, b = cv2.imencode('.png', out)\n")
-    code += "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    # VmHWM of the child itself: ru_maxrss would carry the parent's peak over exec
+    code += ("print([l.split()[1] for l in open('/proc/self/status') "
+             "if l.startswith('VmHWM:')][0])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip()) / 1024.0
 

@@ -70,8 +70,8 @@ int rcpt_image_decode(const void *data, size_t len, uint64_t max_pixels, rcpt_im
                       rcpt_err *err);
 
 /* PNG in the image's own mode (gray / RGB / RGBA).  level: zlib level 0..9,
- * or -1 for our default (level 1 with the SUB filter: fast, like OpenCV's
- * default; receipts are mostly flat paper, which compresses well anyway).
+ * or -1 for our default (level 1, SUB filter, Z_RLE: OpenCV's default, fast;
+ * receipts are mostly flat paper, which compresses well anyway).
  * Appends to out. */
 int rcpt_image_encode_png(const rcpt_image *img, int level, rcpt_buf *out, rcpt_err *err);
 /* Baseline JPEG, 4:2:0, quality 1..100 (the CDN uses 85).  RGBA is flattened
