@@ -9,6 +9,7 @@ OVER_QUERY_LIMIT, REQUEST_DENIED, INVALID_REQUEST, NOT_FOUND, UNKNOWN_ERROR), a 
 transport failure (http_429 with Retry-After, http_500, slow, malformed, truncated) per request
 pattern or call number.  The scenario format is in tests/support/README.md.
 """
+import json
 import math
 import os
 import re
@@ -116,7 +117,6 @@ class Places(fc.Handler):
     do_POST = do_GET
 
     def encode(self, obj):
-        import json
         return (json.dumps(obj, indent=3) + "\n").encode("utf-8")
 
     def extra_match(self, rule, ctx):

@@ -2,13 +2,14 @@
 -- in tests/node-aws) in memory, for specs whose first line is `-- label: netns`:
 --   local ddb = require("support.dynamodb_local").start()
 --   ddb.endpoint      -- "http://127.0.0.1:PORT" (DynamoDB and DynamoDB Streams on one endpoint)
---   ddb.ready_after   -- seconds from launch until it answered HTTP
+--   ddb.ready_after   -- seconds from launch until it answered a ListTables
 --   ddb.stop()        -- idempotent; also done when the spec process exits (support.proc)
 -- DynamoDB Local cannot choose its bind address (it listens on every interface), so start()
 -- refuses to run unless this process is in a private network namespace with loopback only
 -- (ctest runs `netns` specs under `unshare --net`).
 local env = require("support.env")
 local proc = require("support.proc")
+local curl = require("support.curl")
 
 local M = {}
 
@@ -61,8 +62,11 @@ function M.start(opts)
     local port = opts.port or proc.free_port()
     local endpoint = "http://127.0.0.1:" .. port
     local h = launch(port, opts)
+    -- ready = a real request succeeds (the first one, after HTTP is up, still takes ~1 s:
+    -- DynamoDB Local opens its in-memory SQLite store lazily)
     local ok, waited = proc.wait_ready(h, "DynamoDB Local", function()
-      return proc.http_status(endpoint .. "/")
+      return proc.http_status(endpoint .. "/") and
+        curl.aws_json(endpoint, "DynamoDB_20120810.ListTables", {}, { max_time = 10 }) == 200
     end, 90)
     if ok then
       return { port = port, endpoint = endpoint, pid = h.pid, ready_after = waited,

@@ -54,7 +54,8 @@ end
 -- A port that was free a moment ago on 127.0.0.1 (the kernel's choice for port 0).  A server
 -- given it may still lose a race with another program: callers retry on a failed start.
 function M.free_port()
-  local p = io.popen([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']])
+  local p = io.popen("python3 -c 'import socket; s = socket.socket(); " ..
+    "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'")
   local port = tonumber(p:read("l"))
   p:close()
   assert(port, "support.proc: could not get a free port from python3")
