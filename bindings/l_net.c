@@ -2,6 +2,9 @@
  *
  *   local net = require "rcpt.net"
  *   local st, msg, errname = net.objects("s3://bucket/prefix" | "file:DIR" [, opts])
+ *       opts: {multipart_threshold=, part_size=, timeout_ms=, connect_timeout_ms=,
+ *              retry={max_attempts=, base_delay_ms=, max_delay_ms=},
+ *              env={AWS_ENDPOINT_URL=, AWS_ACCESS_KEY_ID=, ...}}  (env overrides the process environment)
  *   st:put(key, bytes[, {content_type=, content_encoding=, metadata={k=v}}])  -> true | nil, msg, errname
  *   st:put_file(key, path[, opts])        -> true | nil, msg, errname
  *   st:get(key)                           -> bytes | nil, msg, errname ("ENOTFOUND" when missing)
@@ -114,12 +117,36 @@ static void read_retry(lua_State *L, int t, rcpt_http_retry *r)
     lua_pop(L, 1);
 }
 
+/* opts.env: values that take the place of the process environment for the
+ * AWS_* names the S3 backend reads (a string sets, false unsets); read into
+ * C before the store is opened, so no Lua call happens inside C code. */
+static const char *const env_names[] = {
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", NULL,
+};
+
+typedef struct env_over {
+    const char *v[8];
+    int set[8];
+} env_over;
+
+static const char *env_lookup(void *ud, const char *name)
+{
+    env_over *e = ud;
+    for (int i = 0; env_names[i]; i++)
+        if (strcmp(env_names[i], name) == 0 && e->set[i])
+            return e->v[i];
+    return getenv(name);
+}
+
 /* net.objects(url[, opts]) */
 static int net_objects(lua_State *L)
 {
     const char *url = luaL_checkstring(L, 1);
     rcpt_objstore_opts o;
     memset(&o, 0, sizeof o);
+    env_over over;
+    memset(&over, 0, sizeof over);
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         o.multipart_threshold = opt_int_field(L, 2, "multipart_threshold", 0);
@@ -131,6 +158,27 @@ static int net_objects(lua_State *L)
         o.http.retry = r;
         if (o.part_size && o.part_size < 5 * 1024 * 1024)
             luaL_argerror(L, 2, "part_size: S3 parts must be at least 5 MiB");
+        if (lua_getfield(L, 2, "env") == LUA_TTABLE) {
+            /* strings stay alive: the env table is referenced from opts */
+            for (int i = 0; env_names[i]; i++) {
+                int ty = lua_getfield(L, -1, env_names[i]);
+                if (ty == LUA_TSTRING) {
+                    over.v[i] = lua_tostring(L, -1);
+                    over.set[i] = 1;
+                } else if (ty == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+                    over.v[i] = NULL;
+                    over.set[i] = 1;
+                } else if (ty != LUA_TNIL) {
+                    luaL_error(L, "env.%s: must be a string or false", env_names[i]);
+                }
+                lua_pop(L, 1);
+            }
+            o.getenv = env_lookup;
+            o.getenv_ud = &over;
+        } else if (!lua_isnil(L, -1)) {
+            luaL_argerror(L, 2, "env: must be a table");
+        }
+        lua_pop(L, 1);
     }
     lua_objstore *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->st = NULL;

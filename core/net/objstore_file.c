@@ -169,9 +169,11 @@ static void aw_abort(awriter *w)
     w->fd = -1;
 }
 
-/* fsync, rename over target, fsync the folder; etag gets the md5 hex. */
+/* fsync, rename over target, fsync the folder (unless sync_dir is 0: the
+ * metadata sidecar, whose loss after a power cut only costs the content
+ * type, and head() notices a stale one by its size); etag gets the md5 hex. */
 static int aw_commit(awriter *w, const char *target, char etag[33], const char *url, const char *key,
-                     rcpt_err *err)
+                     int sync_dir, rcpt_err *err)
 {
     etag[0] = '\0';
     if (w->md5) {
@@ -195,7 +197,8 @@ static int aw_commit(awriter *w, const char *target, char etag[33], const char *
                             "%s: %s: cannot put: %s%s", url, key, strerror(e),
                             e == EISDIR || e == ENOTEMPTY ? " (other keys lie under this one)" : "");
     }
-    fsync_dir_of(target);
+    if (sync_dir)
+        fsync_dir_of(target);
     free(w->tmp);
     w->tmp = NULL;
     EVP_MD_CTX_free(w->md5);
@@ -248,7 +251,7 @@ static int write_meta(fstore *f, const char *key, const rcpt_objstore_put_opts *
                 aw_abort(&w);
                 rc = rcpt_err_set(err, RCPT_EIO, "%s: %s: writing metadata: %s", f->base.url, key, strerror(e));
             } else {
-                rc = aw_commit(&w, path, unused, f->base.url, key, err);
+                rc = aw_commit(&w, path, unused, f->base.url, key, 0, err);
             }
         }
     }
@@ -385,7 +388,7 @@ static int f_put_common(fstore *f, const char *key, const void *data, size_t len
     }
     char etag[33];
     if (rc == RCPT_OK)
-        rc = aw_commit(&w, path, etag, url, key, err);
+        rc = aw_commit(&w, path, etag, url, key, 1, err);
     if (rc == RCPT_OK)
         rc = write_meta(f, key, o, etag, size, copy_from, err);
     free(path);
@@ -510,7 +513,7 @@ static int f_get_file(rcpt_objstore *s, const char *key, const char *dst, rcpt_e
         free(chunk);
         char etag[33];
         if (rc == RCPT_OK)
-            rc = aw_commit(&w, abs, etag, s->url, key, err);
+            rc = aw_commit(&w, abs, etag, s->url, key, 1, err);
         else
             aw_abort(&w);
     }

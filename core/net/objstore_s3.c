@@ -306,10 +306,14 @@ typedef struct s3req {
     rcpt_http_rewind_fn sink_reset;
     void *sink_ud;
     const rcpt_http_retry *retry;
+    const char *label;               /* names a bucket-level request in messages */
 } s3req;
 
 static int s3_do(s3store *s, const s3req *r, rcpt_http_response *resp, rcpt_err *err)
 {
+    if (r->key && strlen(s->prefix) + strlen(r->key) > RCPT_OBJSTORE_KEY_MAX)
+        return rcpt_err_set(err, RCPT_EINVAL, "%s: key \"%.80s...\": with the store's prefix longer than %d bytes",
+                            s->base.url, r->key, RCPT_OBJSTORE_KEY_MAX);
     rcpt_buf url = RCPT_BUF_INIT;
     if (make_url(s, r->key, r->q, &url) != RCPT_OK) {
         rcpt_buf_free(&url);
@@ -336,7 +340,7 @@ static int s3_do(s3store *s, const s3req *r, rcpt_http_response *resp, rcpt_err 
     rcpt_buf_free(&url);
     if (rc == RCPT_OK)
         return RCPT_OK;
-    return s3_error(s, r->key, r->method, rc, resp, &herr, err);
+    return s3_error(s, r->key ? r->key : r->label, r->method, rc, resp, &herr, err);
 }
 
 /* Some S3 answers are 200 with an <Error> body (CopyObject, CompleteMultipartUpload). */
@@ -857,7 +861,9 @@ static int s_list(rcpt_objstore *so, const char *prefix, const rcpt_objstore_lis
             rcpt_http_query_add(&q, "delimiter", o->delimiter);
         if (page)
             rcpt_http_query_add(&q, "continuation-token", token.data);
-        s3req r = {.method = "GET", .key = NULL, .q = &q};
+        char label[300];
+        snprintf(label, sizeof label, "list \"%.200s\"", prefix);
+        s3req r = {.method = "GET", .key = NULL, .q = &q, .label = label};
         rc = q.oom ? rcpt_err_set(err, RCPT_ENOMEM, "out of memory") : s3_do(s, &r, &resp, err);
         rcpt_http_query_free(&q);
         if (rc != RCPT_OK)
