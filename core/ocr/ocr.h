@@ -66,13 +66,33 @@ typedef struct rcpt_ocr_doc {
     void *arena;                                /* private */
 } rcpt_ocr_doc;
 
-/* Parse and validate a Vision OCR JSON document.  On failure returns an error
- * code and err->msg names the offending field by path, e.g.
- * "lines[3].words[2].letters[0].text: must be exactly one character". */
+/* Parse and validate a Vision OCR JSON document (rules: docs/ocr-format.md).
+ * On failure returns an error code (RCPT_EINVAL for bad input, RCPT_ELIMIT
+ * for a document over the size limit, RCPT_ENOMEM) and err->msg names the
+ * offending field by path with 0-based array indices (the JSON array
+ * position, not the 1-based id), e.g.
+ * "lines[3].words[2].letters[0].text: must be exactly one character".
+ * A document that is not JSON gets the JSON parser's message with the byte
+ * offset ("JSON: byte 17: expected ',' or '}' in object"). */
 int rcpt_ocr_parse(const char *json, size_t len, rcpt_ocr_doc **out, rcpt_err *err);
+
+#define RCPT_OCR_MAX_SIZE_DEFAULT ((size_t)64 << 20)
+
+typedef struct rcpt_ocr_opts {
+    size_t max_size;   /* refuse larger documents (RCPT_ELIMIT); 0 = 64 MB */
+} rcpt_ocr_opts;
+
+/* rcpt_ocr_parse with options (opts may be NULL = defaults). */
+int rcpt_ocr_parse_opts(const char *json, size_t len, const rcpt_ocr_opts *opts,
+                        rcpt_ocr_doc **out, rcpt_err *err);
 void rcpt_ocr_free(rcpt_ocr_doc *doc);
 
-/* is_noise_text of spec §3.3 on a UTF-8 string. */
+/* is_noise_text of spec §3.3 on a UTF-8 string (Python re semantics with
+ * Unicode \\w, \\d, \\s; invalid UTF-8 bytes count as U+FFFD). */
 int rcpt_ocr_is_noise(const char *text, size_t len);
+
+/* The letter rule: 1 when s[0..len) is exactly one extended grapheme
+ * cluster (approximation documented in ocr.c and docs/ocr-format.md). */
+int rcpt_ocr_is_one_grapheme(const char *s, size_t len);
 
 #endif
