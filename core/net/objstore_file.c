@@ -683,7 +683,7 @@ static int f_list(rcpt_objstore *s, const char *prefix, const rcpt_objstore_list
     if (wrc != 0)
         rc = rcpt_err_set(err, RCPT_EIO, "%s: list \"%.200s\": %s", s->url, prefix,
                           errno ? strerror(errno) : "out of memory");
-    if (rc == RCPT_OK)
+    if (rc == RCPT_OK && acc.n)
         qsort(acc.v, acc.n, sizeof *acc.v, fentry_cmp);
     const char *delim = o->delimiter && *o->delimiter ? o->delimiter : NULL;
     size_t dl = delim ? strlen(delim) : 0;
