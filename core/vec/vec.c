@@ -470,7 +470,7 @@ static int build_blob(rcpt_vec_coll *c, const char *id, const char *doc, size_t 
         rc = rcpt_err_set(err, RCPT_ELIMIT, "%s: metadata too large", what);
         goto out;
     }
-    char *blob = malloc(id_len + 1 + doc_len + msize + 1);
+    char *blob = malloc(id_len + 1 + doc_len + 1 + msize);
     if (!blob) {
         rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", what);
         goto out;
@@ -478,7 +478,8 @@ static int build_blob(rcpt_vec_coll *c, const char *id, const char *doc, size_t 
     memcpy(blob, id, id_len + 1);
     if (doc_len)
         memcpy(blob + id_len + 1, doc, doc_len);
-    unsigned char *p = (unsigned char *)blob + id_len + 1 + doc_len;
+    blob[id_len + 1 + doc_len] = '\0';
+    unsigned char *p = (unsigned char *)blob + id_len + 1 + doc_len + 1;
     for (size_t j = 0; j < nmeta; j++) {
         long k = key_intern(c, sk[j].kv->key);
         if (k < 0) {

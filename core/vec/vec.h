@@ -105,6 +105,7 @@ int rcpt_vec_apply(rcpt_vec_coll *dst, const rcpt_vec_coll *src, size_t *merged,
 /* Row index of id, or -1. */
 long rcpt_vec_find(const rcpt_vec_coll *c, const char *id);
 const char *rcpt_vec_row_id(const rcpt_vec_coll *c, size_t row);
+/* The document, NUL-terminated (it may also hold NUL bytes: use *len). */
 const char *rcpt_vec_row_doc(const rcpt_vec_coll *c, size_t row, size_t *len);
 const float *rcpt_vec_row_vec(const rcpt_vec_coll *c, size_t row); /* normalised */
 

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-/* A row's strings live in one allocation: id NUL, document, packed metadata.
+/* A row's strings live in one allocation: id NUL, document NUL, packed metadata.
  * Packed metadata is a sequence of entries sorted by key name:
  *   u32 key id, u8 type, payload (bool: u8; int/num: 8 bytes; str: u32 len + bytes)
  * Keys are interned per collection, so a filter compares integers. */
@@ -36,7 +36,7 @@ static inline const char *vec_row_id(const vec_row *r) { return r->blob; }
 static inline const char *vec_row_doc(const vec_row *r) { return r->blob + r->id_len + 1; }
 static inline const unsigned char *vec_row_meta(const vec_row *r)
 {
-    return (const unsigned char *)r->blob + r->id_len + 1 + r->doc_len;
+    return (const unsigned char *)r->blob + r->id_len + 1 + r->doc_len + 1;
 }
 
 /* Key id of key, or -1 if no row ever used it. */
