@@ -17,9 +17,11 @@ done
 jobs=$(nproc 2>/dev/null || echo 2)
 
 scripts/install-deps.sh
-if [ -f tests/node/package.json ]; then
-  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+# npm stand-ins (s3rver, DynamoDB Local, local-aws-sqs): one folder per group
+for pj in tests/node*/package.json; do
+  [ -f "$pj" ] || continue
+  (cd "$(dirname "$pj")" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+done
 
 run_suite() { # build-dir extra-cmake-args...
   local dir=$1; shift

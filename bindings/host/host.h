@@ -18,6 +18,17 @@ int rcpt_host_pcall(lua_State *L, int nargs, int nresults);
 /* luaopen_rcpt_host: the host's own module (repl, version, ...). */
 int luaopen_rcpt_host(lua_State *L);
 
+/* The Lambda Runtime API loop (host/lambda.c), a lua_CFunction:
+ * rcpt.host.lambda_loop{max_invocations=, deadline_margin_ms=, handler=,
+ * runtime_api=} -> exit code. */
+int rcpt_host_lambda_loop(lua_State *L);
+
+/* Inside a Lambda invocation: the milliseconds left before the handler is
+ * stopped (deadline minus the margin, >= 0) in *ms, returns 1; outside an
+ * invocation or without a deadline returns 0.  C code that blocks (HTTP
+ * clients) caps its timeouts with it: the deadline hook cannot stop C. */
+int rcpt_host_remaining_ms(lua_State *L, long long *ms);
+
 /* Interactive loop (host/repl.c). */
 int rcpt_host_repl(lua_State *L);
 

@@ -1,5 +1,5 @@
 /* rcpt.host: what the host offers Lua (the REPL, the list of compiled-in
- * modules, terminal checks). */
+ * modules, terminal checks, the Lambda loop and its remaining time). */
 #include "embedded.h"
 #include "host.h"
 
@@ -31,10 +31,22 @@ static int host_modules(lua_State *L)
     return 1;
 }
 
+/* remaining_ms() -> ms | nil: see rcpt_host_remaining_ms (host.h) */
+static int host_remaining_ms(lua_State *L)
+{
+    long long ms;
+    if (!rcpt_host_remaining_ms(L, &ms))
+        return 0;
+    lua_pushinteger(L, (lua_Integer)ms);
+    return 1;
+}
+
 static const luaL_Reg host_funcs[] = {
     {"repl", host_repl},
     {"isatty", host_isatty},
     {"modules", host_modules},
+    {"lambda_loop", rcpt_host_lambda_loop},
+    {"remaining_ms", host_remaining_ms},
     {NULL, NULL},
 };
 

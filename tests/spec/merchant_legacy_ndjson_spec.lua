@@ -1,0 +1,58 @@
+-- rcpt.merchant.legacy_ndjson: the §6.8 rows, exact numbers, round trip.
+local L = require("rcpt.merchant.legacy_ndjson")
+local F = require("support.merchant_fixtures")
+local cjson = require("cjson")
+
+describe("legacy NDJSON export", function()
+  it("writes one row per line, joined by \\n, no trailing newline, in field order", function()
+    local lines = F.bar_receipt(false)
+    local text = assert(L.encode_lines(lines))
+    assert.are.equal(#lines - 1, select(2, text:gsub("\n", "")))
+    assert.are.not_equal("\n", text:sub(-1))
+    local first = text:match("^[^\n]*")
+    assert.truthy(first:match('^{"receipt_id":1,"image_id":"[^"]+","line_id":1,"text":"614 Gravier LLC","bounding_box":{"x":'))
+    assert.truthy(first:find('"embedding_status":"NONE","is_noise":false}$'))
+    assert.truthy(first:find('"angle_degrees":0.0', 1, true))
+  end)
+
+  it("round-trips every number exactly and keeps extracted_data", function()
+    local _, words = F.bar_receipt(false)
+    local rows = assert(L.decode(assert(L.encode_words(words))))
+    assert.are.equal(#words, #rows)
+    for i, w in ipairs(words) do
+      local r = rows[i]
+      assert.are.equal(w.word_id, r.word_id)
+      assert.are.equal("integer", math.type(r.line_id))
+      assert.are.equal(w.bounding_box.x, r.bounding_box.x)
+      assert.are.equal(w.top_right.y, r.top_right.y)
+      assert.are.equal(w.confidence, r.confidence)
+      assert.are.same(w.extracted_data, r.extracted_data)
+      assert.are.equal(w.text, r.text)
+    end
+    local text = L.encode_words(words)
+    assert.truthy(text:find('"extracted_data":null', 1, true))
+    assert.truthy(text:find('"extracted_data":{"type":"address","value":"614 Gravier Street New Orleans, LA 70130"}', 1, true))
+    -- the whole export is also valid JSON row by row for a stock parser
+    local arr = cjson.decode("[" .. text:gsub("\n", ",") .. "]")
+    assert.are.equal(#words, #arr)
+  end)
+
+  it("writes slashes and unicode plainly", function()
+    local lines = F.synthetic("img/1", 1, { "1/2 Café" })
+    local text = assert(L.encode_lines(lines))
+    assert.truthy(text:find('"image_id":"img/1"', 1, true))
+    assert.truthy(text:find('"text":"1/2 Café"', 1, true))
+    assert.are.equal("img/1", L.decode(text)[1].image_id)
+  end)
+
+  it("names the record and field of bad input", function()
+    local lines = F.bar_receipt(false)
+    lines[4].bounding_box.width = "wide"
+    local text, err = L.encode_lines(lines)
+    assert.is_nil(text)
+    assert.truthy(err:find("^lines%[4%] %(image [^)]+ line 4%)%.bounding_box: width must be a number"), err)
+    local rows, err2 = L.decode('{"a":1}\n{oops')
+    assert.is_nil(rows)
+    assert.truthy(err2:find("ndjson row 2", 1, true))
+  end)
+end)
