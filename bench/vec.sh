@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rcpt.vec benchmarks beside their peers, in one run (figures vary up to ~2x between runs here).
 #   bench/vec.sh [query|compact|all]     (default all)
-# Env: N (100000) DIM (1536) NQ (50 queries) THREADS (2) NDELTA (1000) BASE (200000)
+# Env: SKIP_HNSW=1 skips the (slow: ~5 min) hnswlib build. N (100000) DIM (1536) NQ (50 queries) THREADS (2) NDELTA (1000) BASE (200000)
 #      RCPT_BUILD_DIR (build) VEC_BENCH_DIR (/tmp/rcpt-vec-bench: data files, kept between runs)
 # Peers: scripts/install-deps.sh bench (python3-faiss, python3-hnswlib, python3-numpy,
 # libopenblas0-pthread), run with Debian's /usr/bin/python3 and OPENBLAS_CORETYPE/L2_SIZE unset.
@@ -30,7 +30,7 @@ if [[ $what == query || $what == all ]]; then
   "$work/vec_query" query "$data" "$N" "$DIM" "$queries" "$NQ" "$T" "$work/rcpt.ids"
   py faiss "$data" "$N" "$DIM" "$queries" "$NQ" "$T" "$work/faiss.ids"
   py agree "$work/rcpt.ids" "$work/faiss.ids" | sed 's/^agree/rcpt vs faiss top-10 agreement/'
-  py hnsw "$data" "$N" "$DIM" "$queries" "$NQ" "$T" "$work/faiss.ids"
+  [ -n "${SKIP_HNSW:-}" ] || py hnsw "$data" "$N" "$DIM" "$queries" "$NQ" "$T" "$work/faiss.ids"
   "$work/vec_query" load "$data" "$N" "$DIM" "$work/snap-$N.sqlite"
 fi
 
