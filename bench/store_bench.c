@@ -3,7 +3,7 @@
  *      hand in C: median ms of several runs, image rows only and image +
  *      receipt rows, with the serialisation alone (rcpt_ocr_rows) beside it;
  *   2. each FILE given (Vision OCR JSON): parse + validate + store, median ms.
- *   build/bench/bench_store_bench [-n runs] [FILE.ocr.json ...]   (runs 15)
+ *   build/bench/store_bench [-n runs] [FILE.ocr.json ...]   (runs 15)
  * bench/store_bench.sh runs it beside Python's json.loads + sqlite3. */
 #include "store/store.h"
 

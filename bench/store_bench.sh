@@ -10,13 +10,13 @@ ROOT=$(pwd)
 BUILD=${BUILD:-build}
 RUNS=${1:-15}
 DATA=${RCPT_TEST_DATA:-$ROOT/../shared/data}
-cmake --build "$BUILD" -j2 --target bench_store_bench rcpt >/dev/null
+cmake --build "$BUILD" -j2 --target store_bench rcpt >/dev/null
 TMP=$(mktemp -d /tmp/rcpt-bench.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 RCPT_SOURCE_DIR=$ROOT "$BUILD/rcpt" lua bench/gen_large.lua "$TMP/large_receipt.ocr.json" 2>/dev/null
 FILES="$DATA/vision_bar_receipt.ocr.json $TMP/large_receipt.ocr.json"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$BUILD/bench/bench_store_bench" -n "$RUNS" $FILES
+"$BUILD/bench/store_bench" -n "$RUNS" $FILES
 # the rows rcpt wrote, as (pk, sk, type, json) sizes, for the Python peer
 cat >"$TMP/rows.lua" <<'LUA'
 local store, ocr = require("rcpt.store"), require("rcpt.ocr")
