@@ -377,7 +377,7 @@ function M.vision_ocr(placements, W, H, opts)
   for k, p in ipairs(placements) do
     local lay, F = p.layout, p.F
     -- visibility of every word, then which tags survive
-    local vis_lines, broken = {}, {}
+    local vis_lines, broken, hidden_words = {}, {}, 0
     for _, l in ipairs(lay.lines) do
       local vis = {}
       for _, w in ipairs(l.words) do
@@ -389,6 +389,7 @@ function M.vision_ocr(placements, W, H, opts)
           end
         end
         if hidden then
+          hidden_words = hidden_words + 1
           if w.tag then broken[w.tag.id] = true end
         else
           vis[#vis + 1] = w
@@ -434,7 +435,7 @@ function M.vision_ocr(placements, W, H, opts)
     end
     local c = quad_px(F, bx0, by0, bx1, by1)
     local t = { corners_px = { c.tl, c.tr, c.br, c.bl }, lines = ids, angle = p.angle or 0,
-      paper_px = papers[k], merchant = lay.model and lay.model.merchant.name }
+      paper_px = papers[k], merchant = lay.model and lay.model.merchant.name, hidden_words = hidden_words }
     if p.rigid then
       t.width, t.height = bx1 - bx0, by1 - by0
     else
@@ -528,7 +529,7 @@ function M.photo(opts)
   -- where the paper's corners land: a rotated rectangle, its far (top) edge
   -- shortened as by a camera tilted towards the table
   local k = (opts.fill or 0.66) * H / ph
-  local ang = math.rad(opts.angle or -2)
+  local ang = math.rad(opts.angle or -3)
   local vang = ang + math.rad(opts.shear or 1)
   local keystone = opts.keystone or 0.97
   local cx, cy = W / 2 + (rnd() - 0.5) * 0.04 * W, H / 2 + (rnd() - 0.5) * 0.04 * H
@@ -555,7 +556,7 @@ function M.photo(opts)
   local coeffs = assert(geom.perspective_coeffs(
     { { x = ox, y = oy }, { x = ox + pw, y = oy }, { x = ox + pw, y = oy + ph }, { x = ox, y = oy + ph } }, quad))
   local img <close> = assert(src:warp_perspective(W, H, coeffs))
-  local placement = { layout = lay, F = Hp, angle = opts.angle or -2 }
+  local placement = { layout = lay, F = Hp, angle = opts.angle or -3 }
   local json, info = M.vision_ocr({ placement }, W, H, opts)
   return result(img, opts.format or "jpeg", opts.quality or 80, json, info)
 end
@@ -758,7 +759,7 @@ function M.sqs_event(opts)
   local json = require("rcpt.json")
   local rnd = M.prng(opts.seed or 1)
   local job_id, image_id = opts.job_id or M.uuid4(rnd), opts.image_id or M.uuid4(rnd)
-  local body = json.encode({ image_id = image_id, job_id = job_id })
+  local body = string.format('{"job_id":%s,"image_id":%s}', json.encode(job_id), json.encode(image_id))
   local queue = opts.queue or "ocr-results"
   local ts = tostring(opts.timestamp or 1700000000000)
   return {
