@@ -211,6 +211,7 @@ describe("embed.openai over HTTP", function()
     assert.is_nil(e)
     assert.truthy(msg:find("api_key", 1, true))
     e, msg = embed.openai{ api_key = KEY, base_url = "ftp://x" }
+    assert.is_nil(e)
     assert.truthy(msg:find("base_url", 1, true))
     assert.has_error(function() embed.openai{ api_key = KEY, max_batch = 5000 } end)
     assert.has_error(function() embed.openai("x") end)
@@ -242,7 +243,8 @@ describe("embed.openai over HTTP", function()
   end)
 
   it("a failing run prints and logs no key (scanned over a whole rcpt process)", function()
-    srv = fixture.openai({ key = KEY, rules = { { call = 2, mode = "malformed" }, { call = 3, mode = "wrong_count" } } })
+    srv = fixture.openai({ key = KEY,
+      rules = { { call = 2, mode = "malformed" }, { call = 3, mode = "wrong_count" } } })
     local dir = env.tmpdir()
     local script = dir .. "/run.lua"
     env.write(script, [[
@@ -256,7 +258,8 @@ describe("embed.openai over HTTP", function()
         print(msg)
       end
       -- a wrong key too
-      local bad = require("rcpt.embed").openai{ api_key = "sk-other-7f3a9c2e5b1d", base_url = os.getenv("RCPT_EMBED_BASE_URL") }
+      local bad = require("rcpt.embed").openai{ api_key = "sk-other-7f3a9c2e5b1d",
+        base_url = os.getenv("RCPT_EMBED_BASE_URL") }
       v, msg, name = bad:embed({ "x" })
       log.warn("embed failed", { error = msg, errname = name })
       print(msg, name)

@@ -198,21 +198,25 @@ describe("Places client over HTTP", function()
 
   it("a slow answer past the timeout: ETIMEOUT, not cached", function()
     srv = fixture.places(scenario({ { endpoint = "details", mode = "slow", delay = 2.5 } }))
-    local p, cache = setup_flow(srv, { timeout_ms = 400, retry = { max_attempts = 2, base_delay_ms = 10, max_delay_ms = 20 } })
+    local p, cache = setup_flow(srv, { timeout_ms = 400,
+      retry = { max_attempts = 2, base_delay_ms = 10, max_delay_ms = 20 } })
     local _, name = fails(p.search_by_phone("(805) 497-6801"))
     assert.are.equal("ETIMEOUT", name)
     assert.are.same({ "findplacefromtext", "details", "details" }, endpoints(srv))
     assert.are.equal(0, cache.puts)
   end)
 
-  it("the default timeout is 5 s (a call never hangs)", function()
-    -- not waited for here: the client is built without timeout_ms and the C default is checked
-    -- through a slow answer of 0.5 s that must succeed (it is well under 5 s)
-    srv = fixture.places(scenario({ { endpoint = "details", mode = "slow", delay = 0.5 } }))
-    local client = assert(api.client{ api_key = KEY, base_url = srv.endpoint .. "/maps/api/place" })
+  it("the default timeout is 5 s: a 3 s answer is waited for, a 6 s one is not", function()
+    srv = fixture.places(scenario({
+      { endpoint = "details", endpoint_call = 1, mode = "slow", delay = 3 },
+      { endpoint = "details", endpoint_call = 2, mode = "slow", delay = 6 },
+    }))
+    local client = assert(api.client{ api_key = KEY, base_url = srv.endpoint .. "/maps/api/place",
+      retry = { max_attempts = 1 } })
     local r = assert(client:details(VONS.place_id))
     assert.is_true(r.found)
-    assert.are.equal(1, r.attempts)
+    local _, name = fails(client:details(VONS.place_id))
+    assert.are.equal("ETIMEOUT", name)
   end)
 
   it("malformed JSON and a cut body: EHTTP, not cached", function()
@@ -332,6 +336,29 @@ describe("Places client over HTTP", function()
     local p = assert(places.from_env(cache, function(k) return e[k] end))
     assert.are.equal("Vons", assert(p.search_by_phone("8054976801")).name)
     assert.are.equal(1, cache.puts)
+  end)
+
+  it("plugs into rcpt.merchant.resolve as deps.places: a receipt resolved through the fixture", function()
+    local C = require("rcpt.merchant.context")
+    local R = require("rcpt.merchant.resolve")
+    local F = require("support.merchant_fixtures")
+    srv = fixture.places(scenario())
+    local p, cache = setup_flow(srv)
+    local ctx = assert(C.build(F.synthetic("7d1f0c1e-0000-4000-8000-000000000001", 1, {
+      "SPROUTS FARMERS MARKET", "5 W Thousand Oaks Blvd", "Westlake Village, CA 91362",
+      "(805) 917-4200", "BANANAS 1.99", "TOTAL 12.34" })))
+    local res = R.resolve(ctx, { query_lines = function() return {} end, places = p,
+      log = function(_, msg) messages[#messages + 1] = msg end })
+    assert.are.equal("places", res.source)
+    assert.are.equal(SPROUTS.place_id, res.metadata.place_id)
+    assert.are.equal(SPROUTS.name, res.metadata.merchant_name)
+    assert.truthy(table.concat(res.metadata.matched_fields, ","):find("phone", 1, true))
+    assert.is_true(cache.puts >= 1)
+    -- a second receipt of the same merchant: Places answers from the cache, no HTTP call
+    local n = #srv.requests()
+    res = R.resolve(ctx, { query_lines = function() return {} end, places = p })
+    assert.are.equal(SPROUTS.place_id, res.metadata.place_id)
+    assert.are.equal(n, #srv.requests())
   end)
 
   it("the key appears in no error, log line or output of a failing rcpt process", function()
