@@ -337,7 +337,9 @@ static int key_id_raw(const char *s, size_t len)
 }
 
 /* A key as the document means it: escapes decoded ("te\u0078t" is "text").
- * Keys longer than any we know cannot match, so a small buffer does. */
+ * Our longest key is 14 bytes, at most 84 when every byte is a \u escape:
+ * a longer raw key cannot match, so KEYBUF bytes do. */
+#define KEYBUF 96
 static size_t key_text(const rcpt_json_tok *k, char *buf, size_t cap, const char **s)
 {
     if (!k->escaped) {
@@ -354,7 +356,7 @@ static size_t key_text(const rcpt_json_tok *k, char *buf, size_t cap, const char
 
 static int key_id(const rcpt_json_tok *k)
 {
-    char buf[32];
+    char buf[KEYBUF];
     const char *s;
     size_t n = key_text(k, buf, sizeof buf, &s);
     return key_id_raw(s, n);
@@ -363,7 +365,7 @@ static int key_id(const rcpt_json_tok *k)
 /* Which of x, y, width, height a key names (-1: none). */
 static int coord_id(const rcpt_json_tok *k)
 {
-    char buf[16];
+    char buf[KEYBUF];
     const char *s;
     size_t n = key_text(k, buf, sizeof buf, &s);
     if (n == 1 && (s[0] == 'x' || s[0] == 'y')) return s[0] - 'x';
@@ -476,7 +478,7 @@ static int extracted(parse_ctx *c, rcpt_ocr_word *W)
     for (;;) {
         if ((rc = next(c))) return rc;
         if (c->t.type == RCPT_JSON_T_END_OBJECT) break;
-        char buf[8];
+        char buf[KEYBUF];
         const char *s;
         size_t n = key_text(&c->t, buf, sizeof buf, &s);
         int id = n == 4 && !memcmp(s, "type", 4) ? 0 : n == 5 && !memcmp(s, "value", 5) ? 1 : -1;
@@ -661,7 +663,7 @@ static int document(parse_ctx *c)
     for (;;) {
         if ((rc = next(c))) return rc;
         if (c->t.type == RCPT_JSON_T_END_OBJECT) break;
-        char buf[8];
+        char buf[KEYBUF];
         const char *s;
         size_t n = key_text(&c->t, buf, sizeof buf, &s);
         int is_lines = n == 5 && !memcmp(s, "lines", 5);
