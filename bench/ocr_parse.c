@@ -7,7 +7,7 @@
  *   tokens the pull reader alone (every token, no records).
  * --once: one rcpt_ocr_parse in this process, nothing before it (the cold
  *         figure: the arena's pages are fresh from the kernel); prints
- *         "<file> <bytes> <ms>".
+ *         "<file> <bytes> <ms> <page faults during the parse>".
  * --cpu:  CPU time of the process instead of wall time (on a shared machine
  *         the wall time also counts the other processes' turns).
  * --mallopt: the allocator settings of the rcpt host (bindings/host/main.c),
@@ -15,6 +15,7 @@
  * Default output lines: "<file> <bytes> <ocr_ms> <dom_ms> <tokens_ms> <lines> <words> <letters>".
  * bench/ocr_parse.sh runs it beside Python's json.loads. */
 #include <malloc.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +89,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--cpu")) bench_clock = CLOCK_PROCESS_CPUTIME_ID;
         else if (!strcmp(argv[i], "--mallopt")) {
             /* the same values as bindings/host/main.c */
-            mallopt(M_MMAP_THRESHOLD, 256 << 20);
-            mallopt(M_TRIM_THRESHOLD, 512 << 20);
+            if (!mallopt(M_MMAP_THRESHOLD, 32 << 20) || !mallopt(M_TRIM_THRESHOLD, 128 << 20)) {
+                fprintf(stderr, "mallopt refused\n");
+                return 1;
+            }
         } else break;
     }
     if (i >= argc || runs < 1) {
@@ -103,15 +106,18 @@ int main(int argc, char **argv)
             if (!buf) return 1;
             rcpt_err err = {0};
             rcpt_ocr_doc *doc = NULL;
+            struct rusage u0, u1;
+            getrusage(RUSAGE_SELF, &u0);
             double t0 = now_ms();
             int rc = rcpt_ocr_parse(buf, len, &doc, &err);
             rcpt_ocr_free(doc);
             double t = now_ms() - t0;
+            getrusage(RUSAGE_SELF, &u1);
             if (rc) {
                 fprintf(stderr, "%s: %s\n", argv[i], err.msg);
                 return 1;
             }
-            printf("%s %zu %.4f\n", argv[i], len, t);
+            printf("%s %zu %.4f %ld\n", argv[i], len, t, u1.ru_minflt - u0.ru_minflt);
             free(buf);
         }
         return 0;

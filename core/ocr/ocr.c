@@ -1,11 +1,13 @@
 /* Vision OCR JSON -> lines, words, letters (spec/ocr-geometry.md §2-§4).
  *
- * Two passes over the JSON DOM: the first checks the array shapes and counts
- * words and letters, so lines, words and letters are three arrays in one
- * allocation; the second fills and validates every record.  The strings are
- * the JSON parser's decoded text, kept (rcpt_json_release) while the DOM
- * nodes are freed, so a parsed document costs about its JSON size plus
- * ~150 bytes per record.
+ * One pass over the JSON with the pull reader (core/json): no tree and no
+ * copy of the input.  Records are written straight into their final place
+ * while they are validated: lines, words and letters are three arrays in one
+ * allocation sized from the input length (a record cannot take fewer than
+ * 200 bytes of JSON), strings are copied once into the same allocation
+ * (decoded there when they hold escapes).  Errors name the record by path;
+ * a document that is broken JSON further on is reported as JSON (the reader
+ * drains the rest after a record error), as the DOM-based parser did.
  *
  * Departures from the original (docs/ocr-format.md says why):
  *   - a letter is one extended grapheme cluster, not one code point;
