@@ -1,0 +1,12 @@
+/* Helpers shared by the files of core/image (not part of the public API). */
+#ifndef RCPT_IMAGE_INTERNAL_H
+#define RCPT_IMAGE_INTERNAL_H
+
+#include "image.h"
+
+/* Pillow's RGBA -> RGBa (premultiplied) into d (same size, 4 channels). */
+void rcpt_image__premultiply(const rcpt_image *s, rcpt_image *d);
+/* Pillow's RGBa -> RGBA, in place. */
+void rcpt_image__unpremultiply(rcpt_image *img);
+
+#endif

@@ -1,0 +1,628 @@
+/* Delta and snapshot files (docs/vector-format.md): one SQLite file with
+ * tables meta(key, value) and rows(id, vec, document, metadata), written to
+ * a temp name in one transaction without a journal, then renamed; a manifest
+ * with the file's sha256 travels next to it. */
+#include "vec_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int is_little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+static void bswap32_copy(void *dst, const void *src, size_t nfloats)
+{
+    const unsigned char *s = src;
+    unsigned char *d = dst;
+    for (size_t i = 0; i < nfloats; i++, s += 4, d += 4) {
+        d[0] = s[3];
+        d[1] = s[2];
+        d[2] = s[1];
+        d[3] = s[0];
+    }
+}
+
+/* ---- sha256 ---------------------------------------------------------------------- */
+int rcpt_vec_sha256_file(const char *path, char out[65], int64_t *bytes, rcpt_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rcpt_err_set(err, errno == ENOENT ? RCPT_ENOTFOUND : RCPT_EIO, "%s: %s", path,
+                            strerror(errno));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t bufsz = 1 << 20;
+    unsigned char *buf = malloc(bufsz);
+    int rc = RCPT_OK;
+    int64_t total = 0;
+    if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: cannot start sha256", path);
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf, bufsz);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = rcpt_err_set(err, RCPT_EIO, "%s: read: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        total += n;
+    }
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    if (bytes)
+        *bytes = total;
+out:
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* ---- manifest ---------------------------------------------------------------------- */
+int rcpt_vec_manifest_json(const rcpt_vec_manifest *m, rcpt_buf *out)
+{
+    rcpt_vec_kv kv[10];
+    size_t n = 0;
+#define S(k, s) kv[n].key = k, kv[n].val = (rcpt_vec_val){.type = RCPT_VEC_STR, .str = s, .len = strlen(s)}, n++
+#define I(k, v) kv[n].key = k, kv[n].val = (rcpt_vec_val){.type = RCPT_VEC_INT, .i = v}, n++
+    S("format", m->format);
+    I("format_version", m->format_version);
+    S("kind", m->kind);
+    S("collection", m->collection);
+    I("dimension", m->dimension);
+    I("count", m->count);
+    if (m->version[0])
+        S("version", m->version);
+    else
+        kv[n].key = "version", kv[n].val = (rcpt_vec_val){.type = RCPT_VEC_NULL}, n++;
+    S("sha256", m->sha256);
+    I("bytes", m->bytes);
+    S("created_at", m->created_at);
+#undef S
+#undef I
+    return rcpt_vec_json_write(out, kv, n);
+}
+
+static int copy_str(char *dst, size_t cap, const rcpt_vec_kv *kv, rcpt_err *err)
+{
+    if (kv->val.type != RCPT_VEC_STR || kv->val.len >= cap || memchr(kv->val.str, 0, kv->val.len))
+        return rcpt_err_set(err, RCPT_EINVAL, "manifest.%s: must be a string shorter than %zu",
+                            kv->key, cap);
+    memcpy(dst, kv->val.str, kv->val.len);
+    dst[kv->val.len] = '\0';
+    return RCPT_OK;
+}
+
+static int get_int(int64_t *dst, const rcpt_vec_kv *kv, int64_t lo, int64_t hi, rcpt_err *err)
+{
+    if (kv->val.type != RCPT_VEC_INT || kv->val.i < lo || kv->val.i > hi)
+        return rcpt_err_set(err, RCPT_EINVAL, "manifest.%s: must be an integer in %" PRId64
+                            "..%" PRId64, kv->key, lo, hi);
+    *dst = kv->val.i;
+    return RCPT_OK;
+}
+
+int rcpt_vec_manifest_parse(const char *json, size_t len, rcpt_vec_manifest *m, rcpt_err *err)
+{
+    rcpt_vec_kv *kv;
+    size_t n;
+    memset(m, 0, sizeof *m);
+    int rc = rcpt_vec_json_parse(json, len, "manifest", &kv, &n, err);
+    if (rc)
+        return rc;
+    unsigned seen = 0;
+    int64_t v = 0;
+    for (size_t i = 0; i < n && rc == RCPT_OK; i++) {
+        const char *k = kv[i].key;
+        if (!strcmp(k, "format")) {
+            rc = copy_str(m->format, sizeof m->format, &kv[i], err), seen |= 1;
+        } else if (!strcmp(k, "format_version")) {
+            rc = get_int(&v, &kv[i], 1, 1000000, err), m->format_version = (int)v, seen |= 2;
+        } else if (!strcmp(k, "kind")) {
+            rc = copy_str(m->kind, sizeof m->kind, &kv[i], err), seen |= 4;
+        } else if (!strcmp(k, "collection")) {
+            rc = copy_str(m->collection, sizeof m->collection, &kv[i], err), seen |= 8;
+        } else if (!strcmp(k, "dimension")) {
+            rc = get_int(&v, &kv[i], 1, RCPT_VEC_MAX_DIM, err), m->dimension = (int)v, seen |= 16;
+        } else if (!strcmp(k, "count")) {
+            rc = get_int(&m->count, &kv[i], 0, INT64_MAX, err), seen |= 32;
+        } else if (!strcmp(k, "version")) {
+            if (kv[i].val.type != RCPT_VEC_NULL)
+                rc = copy_str(m->version, sizeof m->version, &kv[i], err);
+        } else if (!strcmp(k, "sha256")) {
+            rc = copy_str(m->sha256, sizeof m->sha256, &kv[i], err), seen |= 64;
+            if (rc == RCPT_OK && strspn(m->sha256, "0123456789abcdef") != 64)
+                rc = rcpt_err_set(err, RCPT_EINVAL, "manifest.sha256: must be 64 lower-case hex digits");
+        } else if (!strcmp(k, "bytes")) {
+            rc = get_int(&m->bytes, &kv[i], 0, INT64_MAX, err), seen |= 128;
+        } else if (!strcmp(k, "created_at")) {
+            rc = copy_str(m->created_at, sizeof m->created_at, &kv[i], err);
+        }
+        /* unknown keys are allowed: later format versions may add some */
+    }
+    rcpt_vec_kv_free(kv);
+    if (rc)
+        return rc;
+    static const char *const names[] = {"format", "format_version", "kind", "collection",
+                                        "dimension", "count", "sha256", "bytes"};
+    for (int b = 0; b < 8; b++)
+        if (!(seen & (1u << b)))
+            return rcpt_err_set(err, RCPT_EINVAL, "manifest.%s: missing", names[b]);
+    if (strcmp(m->format, RCPT_VEC_FORMAT) != 0)
+        return rcpt_err_set(err, RCPT_EINVAL, "manifest.format: \"%s\", expected \"%s\"", m->format,
+                            RCPT_VEC_FORMAT);
+    if (m->format_version > RCPT_VEC_FORMAT_VERSION)
+        return rcpt_err_set(err, RCPT_EINVAL, "manifest.format_version: %d is newer than this "
+                            "rcpt (%d)", m->format_version, RCPT_VEC_FORMAT_VERSION);
+    if (strcmp(m->kind, "snapshot") != 0 && strcmp(m->kind, "delta") != 0)
+        return rcpt_err_set(err, RCPT_EINVAL, "manifest.kind: must be \"snapshot\" or \"delta\"");
+    return RCPT_OK;
+}
+
+int rcpt_vec_verify(const char *path, const rcpt_vec_manifest *m, rcpt_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return rcpt_err_set(err, errno == ENOENT ? RCPT_ENOTFOUND : RCPT_EIO, "%s: %s", path,
+                            strerror(errno));
+    if ((int64_t)st.st_size != m->bytes)
+        return rcpt_err_set(err, RCPT_ECORRUPT, "%s: %lld bytes, manifest says %" PRId64, path,
+                            (long long)st.st_size, m->bytes);
+    char hex[65];
+    int rc = rcpt_vec_sha256_file(path, hex, NULL, err);
+    if (rc)
+        return rc;
+    if (strcmp(hex, m->sha256) != 0)
+        return rcpt_err_set(err, RCPT_ECORRUPT, "%s: sha256 %.12s... does not match the "
+                            "manifest's %.12s...", path, hex, m->sha256);
+    return RCPT_OK;
+}
+
+/* ---- writing ---------------------------------------------------------------------- */
+typedef struct id_row {
+    const char *id;
+    size_t row;
+} id_row;
+
+static int cmp_id_row(const void *a, const void *b)
+{
+    return strcmp(((const id_row *)a)->id, ((const id_row *)b)->id);
+}
+
+static int db_fail(sqlite3 *db, rcpt_err *err, const char *path, const char *what)
+{
+    int code = db ? sqlite3_errcode(db) : SQLITE_NOMEM;
+    return rcpt_err_set(err, code == SQLITE_NOMEM ? RCPT_ENOMEM : RCPT_EIO, "%s: %s: %s", path,
+                        what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static int fsync_path(const char *path, int dir)
+{
+    int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+int rcpt_vec_write(const rcpt_vec_coll *c, const char *path, const char *version,
+                   rcpt_vec_manifest *man, rcpt_buf *manifest_json, rcpt_err *err)
+{
+    rcpt_vec_manifest m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.format, sizeof m.format, "%s", RCPT_VEC_FORMAT);
+    m.format_version = RCPT_VEC_FORMAT_VERSION;
+    snprintf(m.kind, sizeof m.kind, "%s", version ? "snapshot" : "delta");
+    if (strlen(c->name) >= sizeof m.collection)
+        return rcpt_err_set(err, RCPT_EINVAL, "collection name too long");
+    snprintf(m.collection, sizeof m.collection, "%s", c->name);
+    if (version && (!*version || strlen(version) >= sizeof m.version))
+        return rcpt_err_set(err, RCPT_EINVAL, "%s: version: must be 1..%zu characters", path,
+                            sizeof m.version - 1);
+    if (version)
+        snprintf(m.version, sizeof m.version, "%s", version);
+    m.dimension = c->dim;
+    m.count = (int64_t)c->n;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(m.created_at, sizeof m.created_at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    id_row *order = malloc((c->n ? c->n : 1) * sizeof *order);
+    float *swap = is_little_endian() ? NULL : malloc((size_t)c->dim * sizeof(float));
+    rcpt_buf js = RCPT_BUF_INIT;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = RCPT_OK, made = 0;
+    if (!tmp || !order || (!is_little_endian() && !swap)) {
+        rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    /* temp file in the destination folder, so the rename is atomic */
+    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc = rcpt_err_set(err, RCPT_EIO, "%s: cannot create a temp file: %s", path, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    made = 1;
+    if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        rc = db_fail(db, err, path, "open");
+        goto out;
+    }
+    /* No journal: the file is private until the rename, so a crash leaves
+     * only a temp file, never a half file under the final name.  64 KiB pages
+     * keep a 6 KiB vector row on one page (no overflow chains). */
+    if (sqlite3_exec(db,
+                     "PRAGMA page_size=65536; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                     "PRAGMA locking_mode=EXCLUSIVE; BEGIN;"
+                     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                     "CREATE TABLE rows(id TEXT PRIMARY KEY, vec BLOB NOT NULL,"
+                     " document TEXT NOT NULL, metadata TEXT NOT NULL);",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_fail(db, err, path, "create");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(db, "INSERT INTO meta VALUES(?,?)", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(db, err, path, "prepare");
+        goto out;
+    }
+    char dimtxt[24], cnttxt[24], fvtxt[24];
+    snprintf(dimtxt, sizeof dimtxt, "%d", c->dim);
+    snprintf(cnttxt, sizeof cnttxt, "%zu", c->n);
+    snprintf(fvtxt, sizeof fvtxt, "%d", RCPT_VEC_FORMAT_VERSION);
+    const char *meta[][2] = {{"format", RCPT_VEC_FORMAT}, {"format_version", fvtxt},
+                             {"kind", m.kind}, {"collection", c->name}, {"dimension", dimtxt},
+                             {"count", cnttxt}, {"version", m.version},
+                             {"created_at", m.created_at}};
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++) {
+        sqlite3_bind_text(st, 1, meta[i][0], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, meta[i][1], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_fail(db, err, path, "write meta");
+            goto out;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* rows in id order: the same collection always gives the same table */
+    for (size_t i = 0; i < c->n; i++) {
+        order[i].id = vec_row_id(&c->rows[i]);
+        order[i].row = i;
+    }
+    qsort(order, c->n, sizeof *order, cmp_id_row);
+    if (sqlite3_prepare_v2(db, "INSERT INTO rows VALUES(?,?,?,?)", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(db, err, path, "prepare");
+        goto out;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        size_t row = order[i].row;
+        const vec_row *r = &c->rows[row];
+        const float *v = rcpt_vec_row_vec(c, row);
+        if (swap) {
+            bswap32_copy(swap, v, (size_t)c->dim);
+            v = swap;
+        }
+        rcpt_buf_reset(&js);
+        rcpt_vec_meta_json(c, row, &js);
+        if (js.oom) {
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", path);
+            goto out;
+        }
+        sqlite3_bind_text(st, 1, vec_row_id(r), (int)r->id_len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, v, c->dim * (int)sizeof(float), SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, vec_row_doc(r), (int)r->doc_len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, js.data, (int)js.len, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_fail(db, err, path, "write rows");
+            goto out;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_fail(db, err, path, "commit");
+        goto out;
+    }
+    if (sqlite3_close(db) != SQLITE_OK) {
+        rc = db_fail(db, err, path, "close");
+        db = NULL;
+        goto out;
+    }
+    db = NULL;
+    if ((rc = rcpt_vec_sha256_file(tmp, m.sha256, &m.bytes, err)))
+        goto out;
+    if (fsync_path(tmp, 0) != 0 || rename(tmp, path) != 0) {
+        rc = rcpt_err_set(err, RCPT_EIO, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    made = 0;
+    /* make the rename itself durable */
+    char *dcopy = strdup(path);
+    if (dcopy) {
+        fsync_path(dirname(dcopy), 1);
+        free(dcopy);
+    }
+    if (man)
+        *man = m;
+    if (manifest_json)
+        rc = rcpt_vec_manifest_json(&m, manifest_json);
+out:
+    if (st)
+        sqlite3_finalize(st);
+    if (db)
+        sqlite3_close(db);
+    if (made)
+        unlink(tmp);
+    free(tmp);
+    free(order);
+    free(swap);
+    rcpt_buf_free(&js);
+    return rc;
+}
+
+/* ---- reading ---------------------------------------------------------------------- */
+/* The SQLite header says how many pages the file has; a file of any other
+ * size was truncated or extended after it was written. */
+static int check_header(const char *path, int64_t *size, rcpt_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rcpt_err_set(err, errno == ENOENT ? RCPT_ENOTFOUND : RCPT_EIO, "%s: %s", path,
+                            strerror(errno));
+    unsigned char h[100];
+    struct stat st;
+    ssize_t n = read(fd, h, sizeof h);
+    int sr = fstat(fd, &st);
+    close(fd);
+    if (sr != 0)
+        return rcpt_err_set(err, RCPT_EIO, "%s: %s", path, strerror(errno));
+    if (n != (ssize_t)sizeof h || memcmp(h, "SQLite format 3", 16) != 0)
+        return rcpt_err_set(err, RCPT_ECORRUPT, "%s: not an rcpt vector file (no SQLite header)",
+                            path);
+    uint32_t psz = ((uint32_t)h[16] << 8) | h[17];
+    if (psz == 1)
+        psz = 65536;
+    uint32_t pages = ((uint32_t)h[28] << 24) | ((uint32_t)h[29] << 16) | ((uint32_t)h[30] << 8) | h[31];
+    if (psz < 512 || (psz & (psz - 1)) || (int64_t)psz * pages != (int64_t)st.st_size)
+        return rcpt_err_set(err, RCPT_ECORRUPT, "%s: %lld bytes, but its header says %u pages "
+                            "of %u bytes (truncated or damaged)", path, (long long)st.st_size,
+                            pages, psz);
+    *size = st.st_size;
+    return RCPT_OK;
+}
+
+static int corrupt(sqlite3 *db, rcpt_err *err, const char *path, const char *what)
+{
+    int code = sqlite3_errcode(db);
+    if (code == SQLITE_NOMEM)
+        return rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", path);
+    return rcpt_err_set(err, RCPT_ECORRUPT, "%s: %s: %s", path, what, sqlite3_errmsg(db));
+}
+
+static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int read_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll **out,
+                     rcpt_err *err)
+{
+    *out = NULL;
+    int64_t size = 0;
+    int rc;
+    if (man && (rc = rcpt_vec_verify(path, man, err)))
+        return rc;
+    if ((rc = check_header(path, &size, err)))
+        return rc;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    rcpt_vec_coll *c = NULL;
+    rcpt_vec_kv *kv = NULL;
+    float *vbuf = NULL;
+    char *name = NULL, *kind = NULL, *version = NULL, *format = NULL;
+    int64_t dim = -1, count = -1, fver = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        rc = db ? corrupt(db, err, path, "open") : rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL) != SQLITE_OK) {
+        rc = corrupt(db, err, path, "meta table");
+        goto out;
+    }
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        const char *v = (const char *)sqlite3_column_text(st, 1);
+        if (!k || !v)
+            continue;
+        char **dst = !strcmp(k, "collection") ? &name : !strcmp(k, "kind") ? &kind
+                   : !strcmp(k, "version") ? &version : !strcmp(k, "format") ? &format : NULL;
+        if (dst) {
+            free(*dst);
+            if (!(*dst = strdup(v))) {
+                rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+                goto out;
+            }
+        } else if (!strcmp(k, "dimension") && parse_i64(v, 1, RCPT_VEC_MAX_DIM, &dim)) {
+            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.dimension: bad value", path);
+            goto out;
+        } else if (!strcmp(k, "count") && parse_i64(v, 0, INT64_MAX, &count)) {
+            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.count: bad value", path);
+            goto out;
+        } else if (!strcmp(k, "format_version") && parse_i64(v, 1, 1000000, &fver)) {
+            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.format_version: bad value", path);
+            goto out;
+        }
+    }
+    if (s != SQLITE_DONE) {
+        rc = corrupt(db, err, path, "meta table");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!format || strcmp(format, RCPT_VEC_FORMAT) != 0 || fver < 0 || !name || !*name ||
+        dim < 0 || count < 0 || !kind) {
+        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta: not an rcpt vector file (format, "
+                          "format_version, collection, dimension, count or kind missing)", path);
+        goto out;
+    }
+    if (fver > RCPT_VEC_FORMAT_VERSION) {
+        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: format_version %lld is newer than this rcpt",
+                          path, (long long)fver);
+        goto out;
+    }
+    /* every row holds at least its vector: a count the file cannot hold is damage */
+    if (count > size / (dim * 4)) {
+        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.count %lld cannot fit in %lld bytes",
+                          path, (long long)count, (long long)size);
+        goto out;
+    }
+    if (man && (strcmp(man->collection, name) || man->dimension != dim || man->count != count ||
+                strcmp(man->kind, kind) || strcmp(man->version, version ? version : ""))) {
+        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: collection, dimension, count, kind or version "
+                          "differ from the manifest", path);
+        goto out;
+    }
+    if ((rc = rcpt_vec_new(&c, name, (int)dim, err)))
+        goto out;
+    if ((rc = rcpt_vec_reserve(c, (size_t)count, err)))
+        goto out;
+    vbuf = malloc((size_t)dim * sizeof(float));
+    if (!vbuf) {
+        rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(db, "SELECT id, vec, document, metadata FROM rows", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = corrupt(db, err, path, "rows table");
+        goto out;
+    }
+    size_t nrow = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        nrow++;
+        if (sqlite3_column_type(st, 0) != SQLITE_TEXT || sqlite3_column_type(st, 1) != SQLITE_BLOB ||
+            sqlite3_column_type(st, 2) != SQLITE_TEXT || sqlite3_column_type(st, 3) != SQLITE_TEXT) {
+            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu]: a column has the wrong type",
+                              path, nrow);
+            goto out;
+        }
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        int idlen = sqlite3_column_bytes(st, 0);
+        const void *blob = sqlite3_column_blob(st, 1);
+        int blen = sqlite3_column_bytes(st, 1);
+        const char *doc = (const char *)sqlite3_column_text(st, 2);
+        int doclen = sqlite3_column_bytes(st, 2);
+        const char *md = (const char *)sqlite3_column_text(st, 3);
+        int mdlen = sqlite3_column_bytes(st, 3);
+        if (!id || !doc || !md || (int)strlen(id) != idlen) {
+            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu]: bad id or text", path, nrow);
+            goto out;
+        }
+        if (blen != (int)dim * 4 || !blob) {
+            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu] (id %.80s): vector of %d bytes, "
+                              "expected %lld", path, nrow, id, blen, (long long)dim * 4);
+            goto out;
+        }
+        if (is_little_endian())
+            memcpy(vbuf, blob, (size_t)blen);
+        else
+            bswap32_copy(vbuf, blob, (size_t)dim);
+        size_t nkv;
+        char what[160];
+        snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s).metadata", path, nrow, id);
+        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, what, &kv, &nkv, err))) {
+            rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
+            goto out;
+        }
+        rcpt_vec_row row = {id, vbuf, doc, (size_t)doclen, kv, nkv};
+        if ((rc = vec_upsert_raw(c, &row, 1, 1, err))) {
+            if (rc != RCPT_ENOMEM)
+                rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
+            goto out;
+        }
+        rcpt_vec_kv_free(kv);
+        kv = NULL;
+    }
+    if (s != SQLITE_DONE) {
+        rc = corrupt(db, err, path, "rows table");
+        goto out;
+    }
+    if (nrow != (size_t)count || c->n != (size_t)count) {
+        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: %zu rows (%zu distinct ids), meta.count says "
+                          "%lld", path, nrow, c->n, (long long)count);
+        goto out;
+    }
+    *out = c;
+    c = NULL;
+out:
+    if (st)
+        sqlite3_finalize(st);
+    if (db)
+        sqlite3_close(db);
+    rcpt_vec_free(c);
+    rcpt_vec_kv_free(kv);
+    free(vbuf);
+    free(name);
+    free(kind);
+    free(version);
+    free(format);
+    return rc;
+}
+
+int rcpt_vec_open(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll **out,
+                  rcpt_err *err)
+{
+    return read_file(path, man, out, err);
+}
+
+int rcpt_vec_apply_file(rcpt_vec_coll *dst, const char *path, const rcpt_vec_manifest *man,
+                        size_t *merged, rcpt_err *err)
+{
+    rcpt_vec_coll *src;
+    if (merged)
+        *merged = 0;
+    /* read the whole file first: a damaged delta never half-applies */
+    int rc = read_file(path, man, &src, err);
+    if (rc)
+        return rc;
+    rc = rcpt_vec_apply(dst, src, merged, err);
+    rcpt_vec_free(src);
+    return rc;
+}

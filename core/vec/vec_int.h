@@ -1,0 +1,57 @@
+/* Internals shared by the rcpt_vec sources (not a public header). */
+#ifndef RCPT_VEC_INT_H
+#define RCPT_VEC_INT_H
+
+#include "vec.h"
+
+#include <stdint.h>
+
+/* A row's strings live in one allocation: id NUL, document NUL, packed metadata.
+ * Packed metadata is a sequence of entries sorted by key name:
+ *   u32 key id, u8 type, payload (bool: u8; int/num: 8 bytes; str: u32 len + bytes)
+ * Keys are interned per collection, so a filter compares integers. */
+typedef struct vec_row {
+    char *blob;
+    uint32_t id_len, doc_len, meta_len;
+    uint32_t hash;
+} vec_row;
+
+struct rcpt_vec_coll {
+    char *name;
+    int dim;
+    int threads;
+    size_t n, cap;
+    float *mat;         /* cap * dim floats, page aligned */
+    size_t mat_bytes;   /* bytes mapped */
+    vec_row *rows;      /* cap rows */
+    uint32_t *slots;    /* open addressing id -> row + 1 (0 = empty) */
+    size_t nslots;      /* power of two */
+    char **keys;        /* interned metadata keys */
+    uint32_t nkeys, capkeys;
+    uint32_t *kslots;   /* key -> key id + 1 */
+    size_t nkslots;
+};
+
+static inline const char *vec_row_id(const vec_row *r) { return r->blob; }
+static inline const char *vec_row_doc(const vec_row *r) { return r->blob + r->id_len + 1; }
+static inline const unsigned char *vec_row_meta(const vec_row *r)
+{
+    return (const unsigned char *)r->blob + r->id_len + 1 + r->doc_len + 1;
+}
+
+/* Key id of key, or -1 if no row ever used it. */
+long vec_key_find(const rcpt_vec_coll *c, const char *key);
+/* Insert rows whose vectors are already unit length (files, apply): copied bit
+ * for bit.  check_norm: refuse vectors whose length is not 1 (corrupt file). */
+int vec_upsert_raw(rcpt_vec_coll *c, const rcpt_vec_row *rows, size_t n, int check_norm,
+                   rcpt_err *err);
+/* Compare two values as filters do: 1 equal, 0 not. */
+int vec_val_equal(const rcpt_vec_val *a, const rcpt_vec_val *b);
+/* Decode the packed entry at *p (advancing it). */
+int vec_meta_decode(const rcpt_vec_coll *c, const unsigned char **p, const unsigned char *end,
+                    uint32_t *key_id, rcpt_vec_val *val);
+
+/* Append `"key":value`. */
+int vec_json_write_kv(rcpt_buf *out, const rcpt_vec_kv *kv);
+
+#endif
