@@ -151,7 +151,8 @@ typedef struct numtok {
 /* Scan one JSON number at s (the caller knows s < end of a NUL-padded
  * buffer, or a buffer whose end stops the scan).  Returns NULL on a grammar
  * error with *why set. */
-static const char *scan_number(const char *s, const char *lim, numtok *t, const char **why)
+static inline __attribute__((always_inline)) const char *scan_number(const char *s, const char *lim, numtok *t,
+                                                                     const char **why)
 {
     /* locals, not t->...: the input is char, which may alias *t, so fields
      * would be stored back on every digit */
@@ -269,9 +270,25 @@ static int slow_number(const char *s, size_t n, locale_t *loc, double *out)
     return RCPT_OK;
 }
 
+/* The cases the exact and the Clinger paths cannot take. */
+static int convert_slow(const char *s, const numtok *t, locale_t *loc, double *out)
+{
+    double d;
+    if (t->many || !eisel_lemire(t->w, t->q, &d)) {
+        int rc = slow_number(s, (size_t)(t->end - s), loc, &d);
+        if (rc) return rc;
+        if (isinf(d)) return RCPT_EINVAL;
+        *out = d; /* strtod already applied the sign */
+        return RCPT_OK;
+    }
+    *out = t->neg ? -d : d;
+    return RCPT_OK;
+}
+
 /* Convert a scanned token; returns RCPT_OK, RCPT_EINVAL (overflow) or
- * RCPT_ENOMEM. */
-static int convert_number(const char *s, const numtok *t, locale_t *loc, double *out)
+ * RCPT_ENOMEM.  Inline: most coordinates take the exact path (at most 16
+ * digits, w < 2^53). */
+static inline int convert_number(const char *s, const numtok *t, locale_t *loc, double *out)
 {
     double d;
     if (t->w == 0 && !t->many) {
@@ -279,12 +296,8 @@ static int convert_number(const char *s, const numtok *t, locale_t *loc, double 
     } else if (!t->many && t->w <= (1ULL << 53) && t->q >= -22 && t->q <= 22) {
         d = (double)t->w;
         d = t->q < 0 ? d / exact_pow10[-t->q] : d * exact_pow10[t->q];
-    } else if (t->many || !eisel_lemire(t->w, t->q, &d)) {
-        int rc = slow_number(s, (size_t)(t->end - s), loc, &d);
-        if (rc) return rc;
-        if (isinf(d)) return RCPT_EINVAL;
-        *out = d; /* strtod already applied the sign */
-        return RCPT_OK;
+    } else {
+        return convert_slow(s, t, loc, out);
     }
     *out = t->neg ? -d : d;
     return RCPT_OK;
@@ -1071,7 +1084,7 @@ size_t rcpt_json_unescape(const char *raw, size_t len, char *dst)
     return (size_t)(w - dst);
 }
 
-static int rnumber(rcpt_json_reader *r, rcpt_json_tok *t)
+static inline __attribute__((always_inline)) int rnumber(rcpt_json_reader *r, rcpt_json_tok *t)
 {
     numtok n;
     const char *why = "invalid number";
