@@ -30,33 +30,11 @@
 --   accents          allow words with accented letters (default false)
 local M = {}
 
-local function prng(seed)
-  local x = (seed or 1) * 2654435761 + 1
-  return function(n) -- integer in [1, n] (or a float in [0,1) when n is nil)
-    x = x * 6364136223846793005 + 1442695040888963407
-    local r = (x >> 33) & 0x7fffffff
-    if n then return r % n + 1 end
-    return r / 0x80000000
-  end
-end
-
--- shortest decimal that reads back as v; whole numbers as integers, as
--- Swift's JSONEncoder writes them
-local function num(v)
-  if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", math.floor(v)) end
-  for p = 15, 17 do
-    local s = string.format("%." .. p .. "g", v)
-    if tonumber(s) == v then return s end
-  end
-  return string.format("%.17g", v)
-end
-
-local function str(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    if c == '"' then return '\\"' elseif c == "\\" then return "\\\\"
-    elseif c == "\n" then return "\\n" else return string.format("\\u%04x", c:byte()) end
-  end) .. '"'
-end
+-- the PRNG and the Vision JSON writer are shared with rcpt.synth (which
+-- also makes the images that go with such JSON)
+local synth = require("rcpt.synth")
+local V = synth.vision_writer
+local prng, num, str = synth.prng, V.num, V.str
 
 local VOCAB = {
   "TOTAL", "SUBTOTAL", "TAX", "VISA", "CASH", "CHANGE", "BEER", "IPA", "BURGER", "FRIES",
@@ -95,56 +73,7 @@ local function fit(word, k)
   return table.concat(out)
 end
 
-local function obj(pairs_, rnd, opts, ind)
-  if opts.shuffle_keys ~= false then
-    for i = #pairs_, 2, -1 do
-      local j = rnd(i)
-      pairs_[i], pairs_[j] = pairs_[j], pairs_[i]
-    end
-  end
-  local parts = {}
-  if opts.pretty == false then
-    for i, p in ipairs(pairs_) do parts[i] = str(p[1]) .. ":" .. p[2] end
-    return "{" .. table.concat(parts, ",") .. "}"
-  end
-  local pad = string.rep("  ", ind + 1)
-  for i, p in ipairs(pairs_) do parts[i] = pad .. str(p[1]) .. ": " .. p[2] end
-  return "{\n" .. table.concat(parts, ",\n") .. "\n" .. string.rep("  ", ind) .. "}"
-end
-
-local function arr(items, opts, ind)
-  if #items == 0 then return "[]" end
-  if opts.pretty == false then return "[" .. table.concat(items, ",") .. "]" end
-  local pad = string.rep("  ", ind + 1)
-  return "[\n" .. pad .. table.concat(items, ",\n" .. pad) .. "\n" .. string.rep("  ", ind) .. "]"
-end
-
-local function lerp(a, b, t) return { x = a.x + (b.x - a.x) * t, y = a.y + (b.y - a.y) * t } end
-
-local function envelope(q)
-  local x0 = math.min(q.tl.x, q.tr.x, q.bl.x, q.br.x)
-  local x1 = math.max(q.tl.x, q.tr.x, q.bl.x, q.br.x)
-  local y0 = math.min(q.tl.y, q.tr.y, q.bl.y, q.br.y)
-  local y1 = math.max(q.tl.y, q.tr.y, q.bl.y, q.br.y)
-  return { x = x0, y = y0, width = x1 - x0, height = y1 - y0 }
-end
-
-local function slice(q, a, b)
-  return { bl = lerp(q.bl, q.br, a), br = lerp(q.bl, q.br, b), tl = lerp(q.tl, q.tr, a), tr = lerp(q.tl, q.tr, b) }
-end
-
-local function geom_pairs(text, q, box, ang_deg, conf, ind, rnd, opts)
-  local function pt(p) return obj({ { "x", num(p.x) }, { "y", num(p.y) } }, rnd, opts, ind + 1) end
-  return {
-    { "text", str(text) },
-    { "bounding_box", obj({ { "x", num(box.x) }, { "y", num(box.y) }, { "width", num(box.width) },
-      { "height", num(box.height) } }, rnd, opts, ind + 1) },
-    { "top_left", pt(q.tl) }, { "top_right", pt(q.tr) },
-    { "bottom_left", pt(q.bl) }, { "bottom_right", pt(q.br) },
-    { "angle_degrees", num(ang_deg) }, { "angle_radians", num(ang_deg * math.pi / 180) },
-    { "confidence", num(conf) },
-  }
-end
+local obj, arr, envelope, slice, geom_pairs = V.obj, V.arr, V.envelope, V.slice, V.geom_pairs
 
 function M.generate(opts)
   opts = opts or {}

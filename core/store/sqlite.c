@@ -1,0 +1,700 @@
+/* The SQLite backend: one table `items` keyed (pk, sk) holding each item's
+ * DynamoDB JSON text, with the GSI key columns beside it and partial
+ * indexes on them (rows without a GSI cost nothing in that index).  It is a
+ * rowid table with a unique (pk, sk) index rather than WITHOUT ROWID: items
+ * are ~1 KB, and large rows in a WITHOUT ROWID b-tree make every insert
+ * shuffle whole pages (measured 3x slower on the image write).
+ *
+ * Concurrency: WAL, busy_timeout, every write in BEGIN IMMEDIATE (so a
+ * transaction never has to upgrade a read lock, the case where SQLite
+ * returns SQLITE_BUSY without calling the busy handler), and a retry loop
+ * around steps as a second line of defence. */
+#include "sqlite_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUSY_MS 30000
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS items("
+    " pk TEXT NOT NULL, sk TEXT NOT NULL, type TEXT,"
+    " gsi1pk TEXT, gsi1sk TEXT, gsi2pk TEXT, gsi2sk TEXT, gsi3pk TEXT, gsi3sk TEXT,"
+    " item TEXT NOT NULL, UNIQUE (pk, sk));"
+    "CREATE INDEX IF NOT EXISTS items_gsi1 ON items(gsi1pk, gsi1sk) WHERE gsi1pk IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS items_gsi2 ON items(gsi2pk, gsi2sk) WHERE gsi2pk IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS items_gsi3 ON items(gsi3pk, gsi3sk) WHERE gsi3pk IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS items_type ON items(type) WHERE type IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS rcpt_queue("
+    " id TEXT PRIMARY KEY, queue TEXT NOT NULL, body BLOB NOT NULL, sent_ms INTEGER NOT NULL,"
+    " visible_ms INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT,"
+    " seq INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS rcpt_queue_vis ON rcpt_queue(queue, visible_ms, seq);"
+    "CREATE INDEX IF NOT EXISTS rcpt_queue_receipt ON rcpt_queue(receipt) WHERE receipt IS NOT NULL;";
+
+static const char *const SQL[SQ_NSTMT] = {
+    [SQ_GET] = "SELECT item FROM items WHERE pk = ?1 AND sk = ?2",
+    /* an upsert that updates in place (same rowid, untouched key index) and
+     * writes nothing at all when the item text is unchanged: re-processing
+     * an image costs reads, not writes */
+    [SQ_PUT] = "INSERT INTO items(pk, sk, type, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk,"
+               " gsi3sk, item) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+               " ON CONFLICT(pk, sk) DO UPDATE SET type = excluded.type,"
+               " gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk, gsi2pk = excluded.gsi2pk,"
+               " gsi2sk = excluded.gsi2sk, gsi3pk = excluded.gsi3pk, gsi3sk = excluded.gsi3sk,"
+               " item = excluded.item WHERE items.item IS NOT excluded.item",
+    [SQ_DEL] = "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
+    [SQ_DEL_RANGE] = "SELECT sk FROM items WHERE pk = ?1 AND sk >= ?2 AND (?3 IS NULL OR sk < ?3)"
+                     " AND type = ?4",
+    [SQ_SCAN] = "SELECT pk, sk, type, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, item"
+                " FROM items ORDER BY pk, sk",
+};
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int rcpt__sq_step(sqlite3_stmt *s)
+{
+    int rc;
+    for (int tries = 0;; tries++) {
+        rc = sqlite3_step(s);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries > 2000)
+            return rc;
+        sqlite3_reset(s);
+        sleep_ms(5 + tries % 20);
+    }
+}
+
+int rcpt__sq_fail(sq_conn *c, int code, rcpt_err *err, const char *what)
+{
+    return rcpt_err_set(err, code, "sqlite %s: %s: %s", c->path, what, sqlite3_errmsg(c->db));
+}
+
+static int exec_retry(sq_conn *c, const char *sql)
+{
+    int rc;
+    for (int tries = 0;; tries++) {
+        rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries > 2000)
+            return rc;
+        sleep_ms(5 + tries % 20);
+    }
+}
+
+int rcpt__sq_begin(sq_conn *c, rcpt_err *err)
+{
+    if (exec_retry(c, "BEGIN IMMEDIATE") != SQLITE_OK)
+        return rcpt__sq_fail(c, RCPT_EIO, err, "begin");
+    return RCPT_OK;
+}
+
+int rcpt__sq_commit(sq_conn *c, rcpt_err *err)
+{
+    if (exec_retry(c, "COMMIT") != SQLITE_OK) {
+        int rc = rcpt__sq_fail(c, RCPT_EIO, err, "commit");
+        rcpt__sq_rollback(c);
+        return rc;
+    }
+    return RCPT_OK;
+}
+
+void rcpt__sq_rollback(sq_conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void rcpt__sq_unref(sq_conn *c)
+{
+    if (!c || --c->refs > 0)
+        return;
+    for (int i = 0; i < SQ_NSTMT; i++)
+        sqlite3_finalize(c->st[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static sq_conn *conn(rcpt_store *st) { return st->impl; }
+
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+/* existing item or NULL (ENOTFOUND is not an error here) */
+static int load(sq_conn *c, const char *pk, const char *sk, rcpt_item **out, int *exists,
+                rcpt_err *err)
+{
+    sqlite3_stmt *s = c->st[SQ_GET];
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, sk, -1, SQLITE_STATIC);
+    int rc = rcpt__sq_step(s);
+    if (out)
+        *out = NULL;
+    *exists = 0;
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(s);
+        return RCPT_OK;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = rcpt__sq_fail(c, RCPT_EIO, err, "get");
+        sqlite3_reset(s);
+        return rc;
+    }
+    *exists = 1;
+    if (out) {
+        const char *j = (const char *)sqlite3_column_text(s, 0);
+        int n = sqlite3_column_bytes(s, 0);
+        rc = rcpt_item_from_json(j ? j : "", (size_t)n, out, err);
+        if (rc)
+            rcpt_err_prefix(err, "stored item %s / %s", pk, sk);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? RCPT_OK : rc;
+}
+
+static int sq_get(rcpt_store *st, const char *pk, const char *sk, rcpt_item **out, rcpt_err *err)
+{
+    int exists;
+    int rc = load(conn(st), pk, sk, out, &exists, err);
+    if (rc)
+        return rc;
+    if (!exists)
+        return rcpt_err_set(err, RCPT_ENOTFOUND, "item %s / %s: not found", pk, sk);
+    return RCPT_OK;
+}
+
+static int put_row(sq_conn *c, const rcpt_row *r, rcpt_err *err)
+{
+    sqlite3_stmt *s = c->st[SQ_PUT];
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, r->pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, r->sk, -1, SQLITE_STATIC);
+    bind_opt(s, 3, r->type);
+    for (int i = 0; i < 6; i++)
+        bind_opt(s, 4 + i, r->gsi[i]);
+    sqlite3_bind_text(s, 10, r->json, (int)r->json_len, SQLITE_STATIC);
+    int rc = rcpt__sq_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return rcpt__sq_fail(c, RCPT_EIO, err, "put");
+    return RCPT_OK;
+}
+
+static int del_row(sq_conn *c, const char *pk, const char *sk, rcpt_err *err)
+{
+    sqlite3_stmt *s = c->st[SQ_DEL];
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, sk, -1, SQLITE_STATIC);
+    int rc = rcpt__sq_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return rcpt__sq_fail(c, RCPT_EIO, err, "delete");
+    return RCPT_OK;
+}
+
+static int needs_item(const rcpt_cond *c)
+{
+    return c->kind == RCPT_COND_LOCK_FREE || c->kind == RCPT_COND_EQ;
+}
+
+static const char *cond_name(int k)
+{
+    switch (k) {
+    case RCPT_COND_NOT_EXISTS: return "attribute_not_exists(PK)";
+    case RCPT_COND_EXISTS: return "attribute_exists(PK)";
+    case RCPT_COND_LOCK_FREE: return "attribute_not_exists(PK) OR expires < :now";
+    case RCPT_COND_EQ: return "#attr = :value";
+    default: return "none";
+    }
+}
+
+static int check_cond(sq_conn *c, const rcpt_cond *cond, const char *pk, const char *sk,
+                      size_t opi, size_t nops, rcpt_err *err)
+{
+    if (cond->kind == RCPT_COND_NONE)
+        return RCPT_OK;
+    rcpt_item *ex = NULL;
+    int exists, rc = load(c, pk, sk, needs_item(cond) ? &ex : NULL, &exists, err);
+    if (rc)
+        return rc;
+    int ok;
+    if (needs_item(cond))
+        ok = rcpt_cond_holds(cond, exists ? ex : NULL);
+    else
+        ok = cond->kind == RCPT_COND_NOT_EXISTS ? !exists : cond->kind == RCPT_COND_EXISTS ? exists : 0;
+    rcpt_item_free(ex);
+    if (ok)
+        return RCPT_OK;
+    if (nops > 1)
+        return rcpt_err_set(err, RCPT_ECONFLICT, "transaction cancelled: op %zu on %s / %s: condition %s failed",
+                            opi + 1, pk, sk, cond_name(cond->kind));
+    return rcpt_err_set(err, RCPT_ECONFLICT, "%s / %s: condition %s failed", pk, sk, cond_name(cond->kind));
+}
+
+static int sq_transact(rcpt_store *st, const rcpt_txop *ops, size_t n, rcpt_err *err)
+{
+    sq_conn *c = conn(st);
+    rcpt_buf json = RCPT_BUF_INIT;
+    int rc = rcpt__sq_begin(c, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const rcpt_txop *op = &ops[i];
+        const char *pk = op->pk, *sk = op->sk;
+        rcpt_row row;
+        if (op->kind == RCPT_TX_PUT) {
+            rcpt_buf_reset(&json);
+            if ((rc = rcpt_row_from_item(op->item, &json, &row, err)))
+                break;
+            pk = row.pk;
+            sk = row.sk;
+        } else if (!pk || !sk) {
+            rc = rcpt_err_set(err, RCPT_EINVAL, "transaction op %zu: PK and SK are required", i + 1);
+            break;
+        }
+        if ((rc = check_cond(c, &op->cond, pk, sk, i, n, err)))
+            break;
+        if (op->kind == RCPT_TX_PUT)
+            rc = put_row(c, &row, err);
+        else if (op->kind == RCPT_TX_DELETE)
+            rc = del_row(c, pk, sk, err);
+        else if (op->kind != RCPT_TX_CHECK)
+            rc = rcpt_err_set(err, RCPT_EINVAL, "transaction op %zu: unknown kind", i + 1);
+    }
+    rcpt_buf_free(&json);
+    if (rc) {
+        rcpt__sq_rollback(c);
+        return rc;
+    }
+    return rcpt__sq_commit(c, err);
+}
+
+static int sq_update(rcpt_store *st, const char *pk, const char *sk, const rcpt_item *set,
+                     const rcpt_cond *cond, rcpt_item **out, rcpt_err *err)
+{
+    sq_conn *c = conn(st);
+    rcpt_item *ex = NULL;
+    rcpt_buf json = RCPT_BUF_INIT;
+    int exists;
+    if (out)
+        *out = NULL;
+    for (size_t i = 0; i < set->n; i++)
+        if (!strcmp(set->keys[i], "PK") || !strcmp(set->keys[i], "SK"))
+            return rcpt_err_set(err, RCPT_EINVAL, "update: %s is a key attribute and cannot be set", set->keys[i]);
+    int rc = rcpt__sq_begin(c, err);
+    if (rc)
+        return rc;
+    if ((rc = load(c, pk, sk, &ex, &exists, err)))
+        goto fail;
+    if (cond && !rcpt_cond_holds(cond, ex)) {
+        rc = rcpt_err_set(err, RCPT_ECONFLICT, "%s / %s: condition %s failed", pk, sk, cond_name(cond->kind));
+        goto fail;
+    }
+    if (!ex) {
+        ex = rcpt_item_new();
+        if (!ex || rcpt_m_set_str(ex, "PK", pk) || rcpt_m_set_str(ex, "SK", sk))
+            goto oom;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        rcpt_av *slot = rcpt_m_set(ex, set->keys[i], RCPT_AV_NULL);
+        if (!slot || rcpt_av_copy(slot, &set->vals[i]))
+            goto oom;
+    }
+    rcpt_row row;
+    if ((rc = rcpt_row_from_item(ex, &json, &row, err)) || (rc = put_row(c, &row, err)))
+        goto fail;
+    rcpt_buf_free(&json);
+    if ((rc = rcpt__sq_commit(c, err))) {
+        rcpt_item_free(ex);
+        return rc;
+    }
+    if (out)
+        *out = ex;
+    else
+        rcpt_item_free(ex);
+    return RCPT_OK;
+oom:
+    rc = rcpt_err_set(err, RCPT_ENOMEM, "update: out of memory");
+fail:
+    rcpt__sq_rollback(c);
+    rcpt_item_free(ex);
+    rcpt_buf_free(&json);
+    return rc;
+}
+
+/* the smallest string greater than every string starting with p, or NULL */
+static char *prefix_hi(const char *p)
+{
+    size_t n = strlen(p);
+    char *h = malloc(n + 1);
+    if (!h)
+        return NULL;
+    memcpy(h, p, n + 1);
+    while (n > 0) {
+        unsigned char ch = (unsigned char)h[n - 1];
+        if (ch < 0xFF) {
+            h[n - 1] = (char)(ch + 1);
+            h[n] = '\0';
+            return h;
+        }
+        n--;
+    }
+    free(h);
+    return NULL;
+}
+
+/* cursor: "<len>:<bytes>" for the sort key, pk, sk */
+static char *cursor_make(const char *a, const char *b, const char *c3)
+{
+    rcpt_buf buf = RCPT_BUF_INIT;
+    const char *v[3] = {a ? a : "", b, c3};
+    for (int i = 0; i < 3; i++)
+        rcpt_buf_printf(&buf, "%zu:%s", strlen(v[i]), v[i]);
+    if (buf.oom) {
+        rcpt_buf_free(&buf);
+        return NULL;
+    }
+    return rcpt_buf_detach(&buf, NULL);
+}
+
+static int cursor_parse(const char *cur, char *out[3])
+{
+    const char *p = cur;
+    for (int i = 0; i < 3; i++) {
+        char *e;
+        unsigned long n = strtoul(p, &e, 10);
+        if (e == p || *e != ':' || strlen(e + 1) < n)
+            return -1;
+        out[i] = strndup(e + 1, n);
+        if (!out[i])
+            return -1;
+        p = e + 1 + n;
+    }
+    return *p ? -1 : 0;
+}
+
+static int sq_query(rcpt_store *st, const rcpt_query *q, rcpt_result *res, rcpt_err *err)
+{
+    static const char *const PCOL[] = {"pk", "gsi1pk", "gsi2pk", "gsi3pk", "type"};
+    static const char *const SCOL[] = {"sk", "gsi1sk", "gsi2sk", "gsi3sk", NULL};
+    sq_conn *c = conn(st);
+    const char *pc = PCOL[q->index], *sc = SCOL[q->index];
+    const char *dir = q->descending ? "DESC" : "ASC";
+    char *cur[3] = {NULL, NULL, NULL}, *hi = NULL;
+    rcpt_buf sql = RCPT_BUF_INIT;
+    sqlite3_stmt *s = NULL;
+    int rc = RCPT_OK;
+    if (q->cursor && cursor_parse(q->cursor, cur)) {
+        rc = rcpt_err_set(err, RCPT_EINVAL, "query: malformed cursor");
+        goto out;
+    }
+    if (!sc && (q->sk_prefix || q->sk_lo || q->sk_hi)) {
+        rc = rcpt_err_set(err, RCPT_EINVAL, "query: GSITYPE has no sort key");
+        goto out;
+    }
+    rcpt_buf_printf(&sql, "SELECT pk, sk, %s, item FROM items WHERE %s = ?1", sc ? sc : "NULL", pc);
+    if (q->sk_prefix) {
+        hi = prefix_hi(q->sk_prefix);
+        rcpt_buf_printf(&sql, " AND %s >= ?2%s", sc, hi ? " AND " : "");
+        if (hi)
+            rcpt_buf_printf(&sql, "%s < ?3", sc);
+    }
+    if (q->sk_lo)
+        rcpt_buf_printf(&sql, " AND %s >= ?4", sc);
+    if (q->sk_hi)
+        rcpt_buf_printf(&sql, " AND %s <= ?5", sc);
+    if (q->type)
+        rcpt_buf_puts(&sql, " AND type = ?6");
+    if (q->cursor) {
+        if (sc)
+            rcpt_buf_printf(&sql, " AND (%s, pk, sk) %s (?7, ?8, ?9)", sc, q->descending ? "<" : ">");
+        else
+            rcpt_buf_printf(&sql, " AND (pk, sk) %s (?8, ?9)", q->descending ? "<" : ">");
+    }
+    if (sc)
+        rcpt_buf_printf(&sql, " ORDER BY %s %s, pk %s, sk %s", sc, dir, dir, dir);
+    else
+        rcpt_buf_printf(&sql, " ORDER BY pk %s, sk %s", dir, dir);
+    if (q->limit > 0)
+        rcpt_buf_printf(&sql, " LIMIT %d", q->limit + 1);
+    if (sql.oom) {
+        rc = rcpt_err_set(err, RCPT_ENOMEM, "query: out of memory");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(c->db, sql.data, -1, &s, NULL) != SQLITE_OK) {
+        rc = rcpt__sq_fail(c, RCPT_EIO, err, "query");
+        goto out;
+    }
+    sqlite3_bind_text(s, 1, q->pk, -1, SQLITE_STATIC);
+    if (q->sk_prefix) {
+        sqlite3_bind_text(s, 2, q->sk_prefix, -1, SQLITE_STATIC);
+        if (hi)
+            sqlite3_bind_text(s, 3, hi, -1, SQLITE_STATIC);
+    }
+    if (q->sk_lo) sqlite3_bind_text(s, 4, q->sk_lo, -1, SQLITE_STATIC);
+    if (q->sk_hi) sqlite3_bind_text(s, 5, q->sk_hi, -1, SQLITE_STATIC);
+    if (q->type) sqlite3_bind_text(s, 6, q->type, -1, SQLITE_STATIC);
+    if (q->cursor) {
+        if (sc) sqlite3_bind_text(s, 7, cur[0], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 8, cur[1], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 9, cur[2], -1, SQLITE_STATIC);
+    }
+    size_t cap = 0;
+    for (;;) {
+        /* retry BUSY only before the first row: a reset later would restart
+         * the scan and return rows twice */
+        int r = res->n == 0 ? rcpt__sq_step(s) : sqlite3_step(s);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = rcpt__sq_fail(c, RCPT_EIO, err, "query");
+            goto out;
+        }
+        if (q->limit > 0 && res->n == (size_t)q->limit) {
+            /* one more row exists: the page ends at the previous one */
+            rcpt_item *last = res->items[res->n - 1];
+            const char *lp = rcpt_m_str(last, "PK"), *ls = rcpt_m_str(last, "SK");
+            static const char *const SN[] = {"SK", "GSI1SK", "GSI2SK", "GSI3SK", NULL};
+            const char *lsort = SN[q->index] ? rcpt_m_str(last, SN[q->index]) : "";
+            res->cursor = cursor_make(lsort, lp ? lp : "", ls ? ls : "");
+            break;
+        }
+        if (res->n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            rcpt_item **ni = realloc(res->items, nc * sizeof *ni);
+            if (!ni) {
+                rc = rcpt_err_set(err, RCPT_ENOMEM, "query: out of memory");
+                goto out;
+            }
+            res->items = ni;
+            cap = nc;
+        }
+        const char *j = (const char *)sqlite3_column_text(s, 3);
+        int jn = sqlite3_column_bytes(s, 3);
+        if ((rc = rcpt_item_from_json(j ? j : "", (size_t)jn, &res->items[res->n], err))) {
+            rcpt_err_prefix(err, "stored item %s / %s", sqlite3_column_text(s, 0), sqlite3_column_text(s, 1));
+            goto out;
+        }
+        res->n++;
+    }
+out:
+    sqlite3_finalize(s);
+    rcpt_buf_free(&sql);
+    free(hi);
+    for (int i = 0; i < 3; i++)
+        free(cur[i]);
+    if (rc)
+        rcpt_result_free(res);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Put the rows (upserts: unchanged items are not rewritten), then delete the
+ * items in the replaced ranges whose SK the new rows do not have. */
+static int sq_replace(rcpt_store *st, const char *pk, const rcpt_replace *del, size_t ndel,
+                      const rcpt_row *rows, size_t n, rcpt_err *err)
+{
+    sq_conn *c = conn(st);
+    const char **sks = malloc((n ? n : 1) * sizeof *sks);
+    char **stale = NULL;
+    size_t nstale = 0, capstale = 0;
+    if (!sks)
+        return rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
+    for (size_t i = 0; i < n; i++)
+        sks[i] = rows[i].sk;
+    qsort(sks, n, sizeof *sks, cmp_str);
+    int rc = rcpt__sq_begin(c, err);
+    if (rc) {
+        free(sks);
+        return rc;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (strcmp(rows[i].pk, pk) != 0)
+            rc = rcpt_err_set(err, RCPT_EINVAL, "replace: row %zu is outside partition %s", i + 1, pk);
+        else
+            rc = put_row(c, &rows[i], err);
+    }
+    sqlite3_stmt *s = c->st[SQ_DEL_RANGE];
+    for (size_t d = 0; d < ndel && !rc; d++) {
+        char *hi = prefix_hi(del[d].prefix);
+        for (size_t t = 0; t < del[d].ntypes && !rc; t++) {
+            sqlite3_reset(s);
+            sqlite3_bind_text(s, 1, pk, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, del[d].prefix, -1, SQLITE_STATIC);
+            bind_opt(s, 3, hi);
+            sqlite3_bind_text(s, 4, del[d].types[t], -1, SQLITE_STATIC);
+            int r;
+            while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+                const char *sk = (const char *)sqlite3_column_text(s, 0);
+                if (n && bsearch(&sk, sks, n, sizeof *sks, cmp_str))
+                    continue;
+                if (nstale == capstale) {
+                    size_t nc = capstale ? capstale * 2 : 64;
+                    char **ns = realloc(stale, nc * sizeof *ns);
+                    if (!ns) {
+                        rc = rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
+                        break;
+                    }
+                    stale = ns;
+                    capstale = nc;
+                }
+                if (!(stale[nstale] = strdup(sk))) {
+                    rc = rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
+                    break;
+                }
+                nstale++;
+            }
+            if (!rc && r != SQLITE_DONE)
+                rc = rcpt__sq_fail(c, RCPT_EIO, err, "replace (scan)");
+            sqlite3_reset(s);
+        }
+        free(hi);
+    }
+    for (size_t i = 0; i < nstale && !rc; i++)
+        rc = del_row(c, pk, stale[i], err);
+    for (size_t i = 0; i < nstale; i++)
+        free(stale[i]);
+    free(stale);
+    free(sks);
+    if (rc) {
+        rcpt__sq_rollback(c);
+        return rc;
+    }
+    return rcpt__sq_commit(c, err);
+}
+
+static int sq_put_rows(rcpt_store *st, const rcpt_row *rows, size_t n, rcpt_err *err)
+{
+    sq_conn *c = conn(st);
+    int rc = rcpt__sq_begin(c, err);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = put_row(c, &rows[i], err);
+    if (rc) {
+        rcpt__sq_rollback(c);
+        return rc;
+    }
+    return rcpt__sq_commit(c, err);
+}
+
+static int sq_scan(rcpt_store *st, int (*fn)(void *, const rcpt_row *), void *ud, rcpt_err *err)
+{
+    sq_conn *c = conn(st);
+    sqlite3_stmt *s = NULL;
+    /* a private statement: fn may call back into the store */
+    if (sqlite3_prepare_v2(c->db, SQL[SQ_SCAN], -1, &s, NULL) != SQLITE_OK)
+        return rcpt__sq_fail(c, RCPT_EIO, err, "scan");
+    int rc = RCPT_OK, rows = 0;
+    for (;;) {
+        int r = rows++ == 0 ? rcpt__sq_step(s) : sqlite3_step(s); /* see sq_query */
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = rcpt__sq_fail(c, RCPT_EIO, err, "scan");
+            break;
+        }
+        rcpt_row row;
+        row.pk = (const char *)sqlite3_column_text(s, 0);
+        row.sk = (const char *)sqlite3_column_text(s, 1);
+        row.type = (const char *)sqlite3_column_text(s, 2);
+        for (int i = 0; i < 6; i++)
+            row.gsi[i] = (const char *)sqlite3_column_text(s, 3 + i);
+        row.json = (const char *)sqlite3_column_text(s, 9);
+        row.json_len = (size_t)sqlite3_column_bytes(s, 9);
+        if ((rc = fn(ud, &row)))
+            break;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int sq_queue(rcpt_store *st, const char *name, rcpt_queue **out, rcpt_err *err)
+{
+    return rcpt__sq_queue_open(conn(st), name, out, err);
+}
+
+static void sq_close(rcpt_store *st)
+{
+    rcpt__sq_unref(conn(st));
+    free(st);
+}
+
+static const rcpt_store_ops SQ_OPS = {
+    "sqlite", sq_get, sq_transact, sq_update, sq_query, sq_replace, sq_scan, sq_put_rows,
+    sq_queue, sq_close,
+};
+
+int rcpt_store_open_sqlite(const char *path, rcpt_store **out, rcpt_err *err)
+{
+    *out = NULL;
+    size_t pl = strlen(path);
+    sq_conn *c = calloc(1, sizeof *c + pl);
+    rcpt_store *st = calloc(1, sizeof *st);
+    if (!c || !st) {
+        free(c);
+        free(st);
+        return rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+    }
+    memcpy(c->path, path, pl + 1);
+    c->refs = 1;
+    int rc = RCPT_OK;
+    if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = rcpt_err_set(err, RCPT_EIO, "sqlite %s: cannot open: %s", path,
+                          c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(c->db, BUSY_MS);
+    sqlite3_extended_result_codes(c->db, 0);
+    /* 32 KB pages: an image write is thousands of ~1 KB items, and with
+     * 4 KB pages SQLite spends about twice the CPU on b-tree and WAL frame
+     * work (measured with bench/store_bench.sh).  Only takes effect when the
+     * file is created. */
+    if (exec_retry(c, "PRAGMA page_size=32768") != SQLITE_OK ||
+        exec_retry(c, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
+        exec_retry(c, "PRAGMA synchronous=NORMAL") != SQLITE_OK ||
+        /* an image write is ~6 MB of pages: keep them in memory instead of
+         * reading them back through the OS */
+        exec_retry(c, "PRAGMA cache_size=-65536") != SQLITE_OK ||
+        exec_retry(c, "PRAGMA mmap_size=268435456") != SQLITE_OK) {
+        rc = rcpt__sq_fail(c, RCPT_EIO, err, "pragma");
+        goto fail;
+    }
+    if ((rc = rcpt__sq_begin(c, err)))
+        goto fail;
+    if (exec_retry(c, SCHEMA) != SQLITE_OK) {
+        rc = rcpt__sq_fail(c, RCPT_EIO, err, "schema");
+        rcpt__sq_rollback(c);
+        goto fail;
+    }
+    if ((rc = rcpt__sq_commit(c, err)))
+        goto fail;
+    for (int i = 0; i < SQ_NSTMT; i++)
+        if (i != SQ_SCAN && sqlite3_prepare_v3(c->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
+                                               NULL) != SQLITE_OK) {
+            rc = rcpt__sq_fail(c, RCPT_EIO, err, "prepare");
+            goto fail;
+        }
+    st->ops = &SQ_OPS;
+    st->impl = c;
+    *out = st;
+    return RCPT_OK;
+fail:
+    rcpt__sq_unref(c);
+    free(st);
+    return rc;
+}
