@@ -191,12 +191,27 @@ static int cond_text(const rcpt_cond *c, const char *tag, expr *e, rcpt_buf *t, 
     }
 }
 
-/* ,"ConditionExpression":"..." plus names/values */
-static int cond_fields(const rcpt_cond *c, const char *tag, rcpt_buf *b, rcpt_err *err)
+/* ,"ConditionExpression":"..." plus names/values; c2 (may be NULL) is ANDed in */
+static int cond_fields2(const rcpt_cond *c, const rcpt_cond *c2, const char *tag, rcpt_buf *b, rcpt_err *err)
 {
     expr e = {RCPT_BUF_INIT, RCPT_BUF_INIT};
-    rcpt_buf t = RCPT_BUF_INIT;
+    rcpt_buf t = RCPT_BUF_INIT, t2 = RCPT_BUF_INIT;
+    char tag2[24];
+    snprintf(tag2, sizeof tag2, "%sb", tag);
     int rc = cond_text(c, tag, &e, &t, err);
+    if (!rc && c2)
+        rc = cond_text(c2, tag2, &e, &t2, err);
+    if (!rc && t.len && t2.len) {
+        rcpt_buf both = RCPT_BUF_INIT;
+        rcpt_buf_printf(&both, "(%.*s) AND (%.*s)", (int)t.len, t.data, (int)t2.len, t2.data);
+        rcpt_buf_free(&t);
+        t = both;
+    } else if (!rc && t2.len) {
+        rcpt_buf_free(&t);
+        t = t2;
+        t2 = (rcpt_buf)RCPT_BUF_INIT;
+    }
+    rcpt_buf_free(&t2);
     if (!rc && t.len) {
         rcpt_buf_puts(b, ",\"ConditionExpression\":");
         rcpt_buf_json_str(b, t.data, t.len);
@@ -207,6 +222,11 @@ static int cond_fields(const rcpt_cond *c, const char *tag, rcpt_buf *b, rcpt_er
     return rc;
 }
 
+static int cond_fields(const rcpt_cond *c, const char *tag, rcpt_buf *b, rcpt_err *err)
+{
+    return cond_fields2(c, NULL, tag, b, err);
+}
+
 static int oom(rcpt_err *err, const char *what) { return rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", what); }
 
 static int call(ddb *d, const char *op, rcpt_buf *body, rcpt_awsjson_result *res, rcpt_err *err)
@@ -215,7 +235,14 @@ static int call(ddb *d, const char *op, rcpt_buf *body, rcpt_awsjson_result *res
         memset(res, 0, sizeof *res);
         return oom(err, op);
     }
-    return rcpt_awsjson_call(d->c, op, d->table, body->data, body->len, res, err);
+    int rc = rcpt_awsjson_call(d->c, op, d->table, body->data, body->len, res, err);
+    /* a missing table must not read as a missing item */
+    if (rc == RCPT_ENOTFOUND) {
+        rc = RCPT_EHTTP;
+        if (err)
+            err->code = rc;
+    }
+    return rc;
 }
 
 /* plain {"S":..} tree (moved out of *v) -> typed item */
@@ -312,6 +339,8 @@ typedef struct txent {
     size_t op;           /* index in the caller's ops */
     const char *pk, *sk;
     const rcpt_cond *cond;
+    const rcpt_cond *check; /* a CHECK on the same item folded into this write, or NULL */
+    size_t check_op;
 } txent;
 
 /* One TransactWriteItems of already-built entries; body holds "[...]". */
@@ -363,7 +392,12 @@ static int tx_send(ddb *d, rcpt_buf *items, const txent *ents, size_t n, rcpt_er
                 sleep_ms(backoff(d, attempt));
                 continue;
             }
-            if (bad < n && !strcmp(code, "ConditionalCheckFailed"))
+            if (bad < n && !strcmp(code, "ConditionalCheckFailed") && ents[bad].check)
+                rc = rcpt_err_set(err, RCPT_ECONFLICT,
+                                  "DynamoDB TransactWriteItems %s: transaction cancelled: op %zu or op %zu on %s / %s: condition %s AND %s failed",
+                                  d->table, ents[bad].check_op + 1, ents[bad].op + 1, ents[bad].pk, ents[bad].sk,
+                                  cond_name(ents[bad].check->kind), cond_name(ents[bad].cond ? ents[bad].cond->kind : 0));
+            else if (bad < n && !strcmp(code, "ConditionalCheckFailed"))
                 rc = rcpt_err_set(err, RCPT_ECONFLICT,
                                   "DynamoDB TransactWriteItems %s: transaction cancelled: op %zu on %s / %s: condition %s failed",
                                   d->table, ents[bad].op + 1, ents[bad].pk, ents[bad].sk,
@@ -412,7 +446,15 @@ static int d_transact(rcpt_store *st, const rcpt_txop *ops, size_t n, rcpt_err *
         if (op->kind == RCPT_TX_PUT) {
             if ((rc = rcpt_row_from_item(op->item, &json, &rows[i], err)))
                 goto out;
-            ents[ne] = (txent){i, rows[i].pk, rows[i].sk, &op->cond};
+            /* keys travel as C strings through the store API (get, delete):
+             * a NUL inside one would address another item */
+            if (strlen(rows[i].pk) != rcpt_m_get(op->item, "PK")->len ||
+                strlen(rows[i].sk) != rcpt_m_get(op->item, "SK")->len) {
+                rc = rcpt_err_set(err, RCPT_EINVAL, "transaction op %zu: item.PK / item.SK: must not contain NUL",
+                                  i + 1);
+                goto out;
+            }
+            ents[ne] = (txent){i, rows[i].pk, rows[i].sk, &op->cond, NULL, 0};
         } else if (op->kind == RCPT_TX_DELETE || op->kind == RCPT_TX_CHECK) {
             if (!op->pk || !op->sk) {
                 rc = rcpt_err_set(err, RCPT_EINVAL, "transaction op %zu: PK and SK are required", i + 1);
@@ -420,12 +462,30 @@ static int d_transact(rcpt_store *st, const rcpt_txop *ops, size_t n, rcpt_err *
             }
             if (op->kind == RCPT_TX_CHECK && op->cond.kind == RCPT_COND_NONE)
                 continue; /* DynamoDB refuses a check without a condition; it checks nothing */
-            ents[ne] = (txent){i, op->pk, op->sk, &op->cond};
+            ents[ne] = (txent){i, op->pk, op->sk, &op->cond, NULL, 0};
         } else {
             rc = rcpt_err_set(err, RCPT_EINVAL, "transaction op %zu: unknown kind", i + 1);
             goto out;
         }
         ne++;
+    }
+    /* DynamoDB refuses two operations on one item in a transaction: a CHECK
+     * followed by a write of the same item becomes that write's condition
+     * (both see the item as it was before the transaction, as on SQLite) */
+    for (size_t k = 0; k < ne; k++) {
+        if (ops[ents[k].op].kind != RCPT_TX_CHECK)
+            continue;
+        for (size_t j = k + 1; j < ne; j++) {
+            if (ops[ents[j].op].kind == RCPT_TX_CHECK || ents[j].check || strcmp(ents[j].pk, ents[k].pk) ||
+                strcmp(ents[j].sk, ents[k].sk))
+                continue;
+            ents[j].check = ents[k].cond;
+            ents[j].check_op = ents[k].op;
+            memmove(&ents[k], &ents[k + 1], (ne - k - 1) * sizeof *ents);
+            ne--;
+            k--;
+            break;
+        }
     }
     if (ne == 0)
         goto out;
@@ -434,7 +494,7 @@ static int d_transact(rcpt_store *st, const rcpt_txop *ops, size_t n, rcpt_err *
                           d->table, ne, TX_MAX);
         goto out;
     }
-    if (ne == 1 && ops[ents[0].op].kind != RCPT_TX_CHECK) {
+    if (ne == 1 && ops[ents[0].op].kind != RCPT_TX_CHECK && !ents[0].check) {
         /* a single write: PutItem / DeleteItem (half the cost of a transaction) */
         const rcpt_txop *op = &ops[ents[0].op];
         const char *name = op->kind == RCPT_TX_PUT ? "PutItem" : "DeleteItem";
@@ -474,7 +534,7 @@ static int d_transact(rcpt_store *st, const rcpt_txop *ops, size_t n, rcpt_err *
             rcpt_buf_puts(&b, ",\"Key\":");
             key_json(&b, op->pk, op->sk);
         }
-        if ((rc = cond_fields(&op->cond, tag, &b, err)))
+        if ((rc = cond_fields2(&op->cond, ents[k].check, tag, &b, err)))
             goto out;
         rcpt_buf_puts(&b, "}}");
     }
@@ -987,13 +1047,13 @@ static int d_replace(rcpt_store *st, const char *pk, const rcpt_replace *del, si
                 table_field(d, &b);
                 rcpt_buf_puts(&b, ",\"Item\":");
                 rcpt_buf_append(&b, rows[i].json, rows[i].json_len);
-                te[i] = (txent){i, rows[i].pk, rows[i].sk, NULL};
+                te[i] = (txent){i, rows[i].pk, rows[i].sk, NULL, NULL, 0};
             } else {
                 rcpt_buf_puts(&b, "{\"Delete\":{");
                 table_field(d, &b);
                 rcpt_buf_puts(&b, ",\"Key\":");
                 key_json(&b, pk, stale.v[i - n]);
-                te[i] = (txent){i, pk, stale.v[i - n], NULL};
+                te[i] = (txent){i, pk, stale.v[i - n], NULL, NULL, 0};
             }
             rcpt_buf_puts(&b, "}}");
         }

@@ -42,9 +42,10 @@ local function schema_diff(t)
   return nil
 end
 
+-- -> table | nil, msg, errname, aws error type ("ResourceNotFoundException": no such table)
 function M.describe(name)
-  local r, msg, ename = call("DescribeTable", { TableName = name })
-  if not r then return nil, msg, ename end
+  local r, msg, ename, awstype = call("DescribeTable", { TableName = name })
+  if not r then return nil, msg, ename, awstype end
   return r.Table
 end
 
@@ -72,8 +73,11 @@ local function ensure_ttl(name)
   local d = call("DescribeTimeToLive", { TableName = name })
   local st = d and d.TimeToLiveDescription and d.TimeToLiveDescription.TimeToLiveStatus
   if st == "ENABLED" or st == "ENABLING" then
-    return d.TimeToLiveDescription.AttributeName == "time_to_live" and st or
-      nil, "TTL is on attribute " .. tostring(d.TimeToLiveDescription.AttributeName) .. ", expected time_to_live"
+    local attr = d.TimeToLiveDescription.AttributeName
+    if attr ~= "time_to_live" then
+      return nil, "TTL is on attribute " .. tostring(attr) .. ", expected time_to_live"
+    end
+    return st
   end
   local r, msg = call("UpdateTimeToLive", { TableName = name,
     TimeToLiveSpecification = { Enabled = true, AttributeName = "time_to_live" } })
@@ -86,10 +90,10 @@ end
 
 function M.init(name, opts)
   opts = opts or {}
-  local t, msg, ename = M.describe(name)
+  local t, msg, _, awstype = M.describe(name)
   local created = false
   if not t then
-    if ename ~= "ENOTFOUND" then return nil, msg end
+    if awstype ~= "ResourceNotFoundException" then return nil, msg end
     local body = { TableName = name }
     for k, v in pairs(def) do body[k] = v end
     local r, cmsg, _, awstype = call("CreateTable", body)
