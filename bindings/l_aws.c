@@ -3,7 +3,8 @@
  *   aws.sqs_queue(url) -> queue | nil, msg, errname
  *   aws.sqs_create_queue(name [, {endpoint=, visibility=}]) -> url | nil, msg, errname
  *   aws.sqs_queue_url(name [, endpoint]) -> url | nil, msg, errname
- *   aws.dynamodb(op, request_json) -> answer_json | nil, msg, errname, aws_error_type
+ *   aws.dynamodb(op, request_json [, what]) -> answer_json | nil, msg, errname, aws_error_type
+ *                                  (what: the table name or so, for messages)
  *
  *   q:send(body) -> id
  *   q:send_batch({body, ...}) -> ids, failures   (ids[i] = false and failures[i] =
@@ -145,6 +146,7 @@ static int l_dynamodb(lua_State *L)
     const char *op = luaL_checkstring(L, 1);
     size_t len;
     const char *body = luaL_checklstring(L, 2, &len);
+    const char *what = luaL_optstring(L, 3, "");
     for (const char *p = op; *p; p++)
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
             return luaL_argerror(L, 1, "an operation name (letters only)");
@@ -160,7 +162,7 @@ static int l_dynamodb(lua_State *L)
         return luaL_error(L, "out of memory");
     bb->p = raw;
     rcpt_awsjson_result r;
-    int rc = rcpt_awsjson_call_raw(c, op, "", body, len, raw, &r, &e);
+    int rc = rcpt_awsjson_call_raw(c, op, what, body, len, raw, &r, &e);
     if (rc) {
         int n = push_fail(L, &e);
         lua_pushstring(L, r.type);

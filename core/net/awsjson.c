@@ -44,7 +44,7 @@ int rcpt_awsjson_new(const rcpt_awsjson_opts *o, rcpt_awsjson **out, rcpt_err *e
     if (!ak || !sk)
         return rcpt_err_set(err, RCPT_EAUTH, "%s: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set", svc);
     const char *tok = env_get(o, "AWS_SESSION_TOKEN");
-    const char *region = env_get(o, "AWS_REGION");
+    const char *region = o->region && *o->region ? o->region : env_get(o, "AWS_REGION");
     if (!region)
         region = env_get(o, "AWS_DEFAULT_REGION");
     if (!region)
@@ -187,6 +187,9 @@ int rcpt_awsjson_call_raw(rcpt_awsjson *c, const char *op, const char *what, con
 {
     memset(res, 0, sizeof *res);
     char target[160], svcname[48];
+    const char *sep = what && *what ? " " : "";
+    if (!what)
+        what = "";
     snprintf(target, sizeof target, "X-Amz-Target: %s.%s", c->prefix, op);
     snprintf(svcname, sizeof svcname, "%s", strcmp(c->service, "sqs") == 0 ? "SQS" : "DynamoDB");
     const char *hdrs[] = {target, "Content-Type: application/x-amz-json-1.0"};
@@ -209,7 +212,7 @@ int rcpt_awsjson_call_raw(rcpt_awsjson *c, const char *op, const char *what, con
         res->status = rs.status;
         res->attempts += rs.attempts;
         if (rs.status == 0) {
-            rcpt_err_set(err, rc ? rc : RCPT_EIO, "%s %s %s: %s", svcname, op, what, herr.msg);
+            rcpt_err_set(err, rc ? rc : RCPT_EIO, "%s %s%s%s: %s", svcname, op, sep, what, herr.msg);
             break;
         }
         /* parse the answer, error or not; an empty body is {} */
@@ -218,13 +221,13 @@ int rcpt_awsjson_call_raw(rcpt_awsjson *c, const char *op, const char *what, con
             if (rcpt_plain_from_json(rs.body.data, rs.body.len, &res->body, &perr)) {
                 res->body = NULL;
                 if (rs.status < 300) {
-                    rc = rcpt_err_set(err, RCPT_EHTTP, "%s %s %s: answer is not JSON: %s", svcname, op, what,
+                    rc = rcpt_err_set(err, RCPT_EHTTP, "%s %s%s%s: answer is not JSON: %s", svcname, op, sep, what,
                                       perr.msg);
                     break;
                 }
             }
         } else if (!(res->body = rcpt_item_new())) {
-            rc = rcpt_err_set(err, RCPT_ENOMEM, "%s %s %s: out of memory", svcname, op, what);
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "%s %s%s%s: out of memory", svcname, op, sep, what);
             break;
         }
         if (raw) {
@@ -258,7 +261,7 @@ int rcpt_awsjson_call_raw(rcpt_awsjson *c, const char *op, const char *what, con
             rc = RCPT_EINVAL;
         else
             rc = RCPT_EHTTP;
-        rcpt_err_set(err, rc, "%s %s %s: %s%s%s (HTTP %ld%s)", svcname, op, what, *t ? t : "error",
+        rcpt_err_set(err, rc, "%s %s%s%s: %s%s%s (HTTP %ld%s)", svcname, op, sep, what, *t ? t : "error",
                      *error_message(res->body) ? ": " : "", error_message(res->body), rs.status,
                      attempt > 1 || rs.attempts > 1 ? ", after retries" : "");
         break;

@@ -34,6 +34,7 @@ typedef struct rcpt_awsjson_opts {
     const char *(*getenv)(void *ud, const char *name); /* NULL = getenv(3) */
     void *getenv_ud;
     int max_attempts;           /* throttling retries included; 0 = 8 */
+    const char *region;         /* explicit signing region (wins over AWS_REGION), or NULL */
 } rcpt_awsjson_opts;
 
 /* Reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,

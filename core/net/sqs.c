@@ -13,9 +13,10 @@ struct rcpt_sqs {
 
 static const char *const SQS_VARS[] = {"AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL", NULL};
 
-static int client(const char *endpoint, rcpt_awsjson **out, rcpt_err *err)
+static int client(const char *endpoint, const char *region, rcpt_awsjson **out, rcpt_err *err)
 {
     rcpt_awsjson_opts o = {0};
+    o.region = region;
     o.service = "sqs";
     o.target_prefix = "AmazonSQS";
     o.endpoint = endpoint;
@@ -58,7 +59,14 @@ int rcpt_sqs_open(const char *url, rcpt_sqs **out, rcpt_err *err)
     snprintf(q->name, sizeof q->name, "%s", last + 1);
     /* AWS_ENDPOINT_URL_SQS wins over the URL's host (a stand-in for a real URL) */
     const char *env = getenv("AWS_ENDPOINT_URL_SQS");
-    int rc = client(env && *env ? NULL : ep, &q->c, err);
+    /* https://sqs.REGION.amazonaws.com/...: sign for the queue's own region */
+    char region[64] = "";
+    if (!strncmp(p, "sqs.", 4)) {
+        const char *r = p + 4, *dot = strchr(r, '.');
+        if (dot && dot < slash && (size_t)(dot - r) < sizeof region && !strncmp(dot, ".amazonaws.com", 14))
+            snprintf(region, sizeof region, "%.*s", (int)(dot - r), r);
+    }
+    int rc = client(env && *env ? NULL : ep, region, &q->c, err);
     free(ep);
     if (rc) {
         free(q);
@@ -314,7 +322,7 @@ static int by_name(const char *endpoint, const char *op, const char *name, int v
     if (!name || !*name || strlen(name) > 80)
         return rcpt_err_set(err, RCPT_EINVAL, "SQS %s: a queue name is 1-80 characters", op);
     rcpt_awsjson *c = NULL;
-    int rc = client(endpoint, &c, err);
+    int rc = client(endpoint, NULL, &c, err);
     if (rc)
         return rc;
     rcpt_buf b = RCPT_BUF_INIT;

@@ -11,7 +11,7 @@ local M = {}
 
 local function call(op, body)
   local aws = require("rcpt.aws")
-  local out, msg, name, awstype = aws.dynamodb(op, json.encode(body))
+  local out, msg, name, awstype = aws.dynamodb(op, json.encode(body), body.TableName)
   if not out then return nil, msg, name, awstype end
   return json.decode(out)
 end
