@@ -96,9 +96,9 @@ function M.init(name, opts)
     if awstype ~= "ResourceNotFoundException" then return nil, msg end
     local body = { TableName = name }
     for k, v in pairs(def) do body[k] = v end
-    local r, cmsg, _, awstype = call("CreateTable", body)
+    local r, cmsg, _, ctype = call("CreateTable", body)
     -- another process may have created it in between: that is fine
-    if not r and awstype ~= "ResourceInUseException" then return nil, cmsg end
+    if not r and ctype ~= "ResourceInUseException" then return nil, cmsg end
     created = r ~= nil
   else
     local diff = schema_diff(t)
