@@ -19,15 +19,17 @@
 --       objects = { {bucket, key, size | nil (missing)}, ... }, missing = n }
 local M = {}
 
-local function rows_of(st, image_id)
-  local all, cursor = {}, nil
+-- every raw item of the image's partition, page by page (a large image has
+-- tens of thousands: only the current page is held)
+local function each_row(st, image_id, fn)
+  local cursor
   repeat
-    local page, next_cursor = st:query_index("TABLE", "IMAGE#" .. image_id, { raw = true, cursor = cursor })
+    local page, next_cursor = st:query_index("TABLE", "IMAGE#" .. image_id,
+      { raw = true, cursor = cursor, limit = 500 })
     if not page then error("query IMAGE#" .. image_id .. ": " .. tostring(next_cursor), 0) end
-    for _, it in ipairs(page) do all[#all + 1] = it end
+    for _, it in ipairs(page) do fn(it) end
     cursor = next_cursor
   until not cursor
-  return all
 end
 
 local function list(st, type_, ids)
@@ -49,7 +51,7 @@ function M.inspect(env, image_id)
     objects = {}, missing = 0 }
   -- counts by TYPE, and per receipt (the receipt id is the second SK part)
   local per_receipt = {}
-  for _, it in ipairs(rows_of(st, image_id)) do
+  each_row(st, image_id, function(it)
     local ty = it.TYPE and it.TYPE.S or "?"
     t.counts[ty] = (t.counts[ty] or 0) + 1
     t.counts.total = t.counts.total + 1
@@ -59,7 +61,7 @@ function M.inspect(env, image_id)
       per_receipt[rid] = per_receipt[rid] or { RECEIPT_LINE = 0, RECEIPT_WORD = 0, RECEIPT_LETTER = 0 }
       if per_receipt[rid][ty] then per_receipt[rid][ty] = per_receipt[rid][ty] + 1 end
     end
-  end
+  end)
   t.image = st:get("IMAGE", { image_id = image_id })
   local objects = {}
   local function want(bucket, key)
@@ -119,8 +121,6 @@ local function env_of(opts)
   if not default_env then default_env = require("rcpt.env").open() end
   return default_env
 end
-
-local function short(id) return id and id:sub(1, 8) or "-" end
 
 local function pt(p) return p and string.format("(%.4f, %.4f)", p.x, p.y) or "?" end
 
