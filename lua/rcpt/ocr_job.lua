@@ -124,10 +124,17 @@ local function run(ctx, pipe, stage)
   pipeline.run_stage(pipe, stage, ctx)
 end
 
-local function release(ctx)
+-- the pixels go as soon as the stage is done; the OCR document stays for
+-- the after_receipt stage (ctx.doc, ctx.lines, ctx.words) and goes at the end
+local function release_image(ctx)
   if ctx.image then ctx.image:close() end
+  ctx.image = nil
+end
+
+local function release(ctx)
+  release_image(ctx)
   if ctx.doc then ctx.doc:close() end
-  ctx.image, ctx.doc, ctx.lines, ctx.words = nil, nil, nil, nil
+  ctx.doc, ctx.lines, ctx.words = nil, nil, nil
 end
 
 local function result(ctx, t)
@@ -181,8 +188,9 @@ function M.process(env, body, context)
     pipe = pipeline.load(env.settings and env.settings.pipeline)
     run(ctx, pipe, stage)
   end)
-  release(ctx)
+  release_image(ctx)
   if not ok then
+    release(ctx)
     local reason = pipeline.message(msg)
     log.error("OCR job failed", { image_id = ctx.image_id, job_id = ctx.job_id, job_type = ctx.job.job_type,
       image_type = ctx.image_type, error = reason, duration_ms = log.now_ms() - t0 })
@@ -196,6 +204,7 @@ function M.process(env, body, context)
   local count = ctx.job.job_type == "REFINEMENT" and 1 or #ctx.receipts
   local fok, fmsg = finish(ctx, "COMPLETED", count, nil)
   if not fok then
+    release(ctx)
     error({ msg = "routing decision not updated: " .. tostring(fmsg), type = "Store" }, 0)
   end
   local res = result(ctx, { success = true, status = "COMPLETED", receipt_count = count })
@@ -209,6 +218,7 @@ function M.process(env, body, context)
         error = res.error })
     end
   end
+  release(ctx)
   log.info("OCR job done", { image_id = ctx.image_id, job_id = ctx.job_id, job_type = ctx.job.job_type,
     image_type = ctx.image_type, receipt_count = count, skipped = #ctx.skipped,
     duration_ms = log.now_ms() - t0 })

@@ -180,6 +180,37 @@ describe("the OCR handler", function()
     assert.are.equal(0, (q:count()))
   end)
 
+  it("runs the after_receipt stage once a receipt is final; its failure keeps the OCR data", function()
+    local default = require("pipelines.default")
+    assert.are.same({}, default.after_receipt) -- empty until merchant resolution lands
+    local seen
+    package.preload["pipelines.spec_after"] = function()
+      return {
+        first_pass = default.first_pass,
+        refinement = default.refinement,
+        after_receipt = {
+          function(ctx)
+            seen = { ids = ctx.receipt_ids, lines = #ctx.doc:lines(), type = ctx.image_type }
+            error({ msg = "merchant lookup down", type = "Places" })
+          end,
+        },
+      }
+    end
+    f.env.settings.pipeline = "spec_after"
+    local png = env.read(env.src .. "/examples/native/receipt.png")
+    local text = env.read(env.src .. "/examples/native/receipt.ocr.json")
+    local r, image_id, job_id, response = f:run(png, text, { name = "receipt.png" })
+    package.preload["pipelines.spec_after"] = nil
+    assert.are.same({ ids = { 1 }, lines = 22, type = "NATIVE" }, seen)
+    assert.is_false(r.success)
+    assert.are.equal("after_receipt: merchant lookup down (step <function>)", r.error)
+    assert.are.equal(1, #response.batchItemFailures)
+    -- the OCR part is done and stays done
+    local d = f:decision(image_id, job_id)
+    assert.are.same({ "COMPLETED", 1 }, { d.status, d.receipt_count })
+    assert.are.equal(22, #f:rows("RECEIPT_LINE", { image_id = image_id, receipt_id = 1 }))
+  end)
+
   it("derives REFINEMENT job ids from the first-pass job and the receipt: uuid4, stable, distinct", function()
     local assets = require("rcpt.assets")
     local uuid = require("rcpt.uuid")
