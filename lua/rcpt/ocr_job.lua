@@ -45,8 +45,19 @@ local STAGE = { FIRST_PASS = "first_pass", REFINEMENT = "refinement" }
 
 local function clip(s, n)
   s = tostring(s)
-  if #s > n then s = s:sub(1, n) .. "…" end
+  if #s > n then
+    s = s:sub(1, n)
+    -- never end inside a UTF-8 sequence: drop trailing continuation/lead bytes
+    s = s:gsub("[\192-\255][\128-\191]*$", "")
+    s = s .. "..."
+  end
   return s
+end
+
+-- a value from the message for an error text: quoted, printable ASCII only
+local function quote(v)
+  return '"' .. clip(v, 60):gsub('[^\32-\126]', function(c) return string.format("\\x%02x", c:byte()) end)
+    :gsub('"', '\\"') .. '"'
 end
 
 -- validate(body) -> true | nil, message naming the field
@@ -57,7 +68,7 @@ function M.validate(body)
     if v == nil or v == json.null then return nil, "body." .. k .. ": is required" end
     if type(v) ~= "string" then return nil, "body." .. k .. ": must be a string, got " .. type(v) end
     if not uuid.is_uuid4(v) then
-      return nil, "body." .. k .. ": must be a uuid4, got " .. json.encode(clip(v, 60))
+      return nil, "body." .. k .. ": must be a uuid4, got " .. quote(v)
     end
   end
   return true
