@@ -202,17 +202,21 @@ local function pending_line_deltas(env, skip_image, skip_rid)
   return out
 end
 
--- query_lines for rcpt.merchant.resolve: top k over the snapshot and the
--- pending deltas, this receipt's own vectors excluded by id.
-local function make_query(env, exclude_ids, image_id, rid)
-  local colls
+-- The `lines` collections to search: the published snapshot and the
+-- pending deltas.  Empty on an empty store: resolution then embeds no
+-- queries at all.
+local function line_colls(env, image_id, rid)
+  local colls = {}
+  local s = latest_lines(env)
+  if s then colls[1] = s end
+  for _, d in ipairs(pending_line_deltas(env, image_id, rid)) do colls[#colls + 1] = d end
+  return colls
+end
+
+-- query_lines for rcpt.merchant.resolve: top k over the collections, this
+-- receipt's own vectors excluded by id.
+local function make_query(colls, exclude_ids)
   return function(q, qopts)
-    if not colls then
-      colls = {}
-      local s = latest_lines(env)
-      if s then colls[1] = s end
-      for _, d in ipairs(pending_line_deltas(env, image_id, rid)) do colls[#colls + 1] = d end
-    end
     local k = qopts.k or 8
     local hits, seen = {}, {}
     for _, c in ipairs(colls) do
@@ -308,8 +312,9 @@ function M.resolve(ctx, it)
       search_by_address = function(...) places_called = true return ctx.places.search_by_address(...) end,
     }
   end
+  local colls = line_colls(ctx.env, ctx.image_id, it.receipt_id)
   local deps = {
-    query_lines = make_query(ctx.env, exclude, ctx.image_id, it.receipt_id),
+    query_lines = #colls > 0 and make_query(colls, exclude) or nil,
     -- lazily: a broken embedder costs the vector candidates, not the
     -- ReceiptMetadata (resolve logs the failure and goes on)
     embed = function(texts) return (assert(M.embedder():embed(texts))) end,
