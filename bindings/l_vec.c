@@ -465,14 +465,22 @@ static int m_threads(lua_State *L)
     return 1;
 }
 
+/* ids([prefix]) -> { id, ... } (only the ids starting with prefix, when given:
+ * compaction finds a receipt's vectors by "IMAGE#<id>#RECEIPT#<rid>#") */
 static int m_ids(lua_State *L)
 {
     lua_vec *v = check_vec(L, 1);
+    size_t plen = 0;
+    const char *prefix = luaL_optlstring(L, 2, NULL, &plen);
     size_t n = rcpt_vec_count(v->c);
-    lua_createtable(L, (int)n, 0);
+    lua_createtable(L, prefix ? 0 : (int)n, 0);
+    lua_Integer k = 0;
     for (size_t i = 0; i < n; i++) {
-        lua_pushstring(L, rcpt_vec_row_id(v->c, i));
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
+        const char *id = rcpt_vec_row_id(v->c, i);
+        if (prefix && strncmp(id, prefix, plen) != 0)
+            continue;
+        lua_pushstring(L, id);
+        lua_rawseti(L, -2, ++k);
     }
     return 1;
 }
