@@ -197,8 +197,11 @@ local function do_run(env, coll_name, work, opts, l, res, hook, progress)
     local t1 = log.now_ms()
     res.version = vectors.publish(env, coll_name, target, {
       keep = opts.keep, hook = hook,
+      -- the owner-conditioned heartbeat is the ownership check: it fails when
+      -- someone else holds the lock, and otherwise gives the pointer move a
+      -- full lock duration
       before_pointer = function()
-        local vok, vwhy = l:validate()
+        local vok, vwhy = l:heartbeat()
         if not vok then error({ type = "LockLost", msg = vwhy }, 0) end
       end,
     })

@@ -93,15 +93,13 @@ function M:heartbeat()
   return true
 end
 
+-- Between work units: a heartbeat when the interval has passed.  A lock whose
+-- expiry passed is not given up by itself: the owner-conditioned heartbeat
+-- either extends it (nobody took it over) or reports it lost.
 function M:maybe_heartbeat()
-  if now_s() - self.last_beat >= self.settings.heartbeat_s then return self:heartbeat() end
-  return self:validate_local()
-end
-
--- cheap check without a round trip: our own view of the expiry
-function M:validate_local()
   if not self.held then return nil, "lock " .. self.id .. ": not held" end
-  if now_s() >= self.expires then return nil, "lock " .. self.id .. ": expired" end
+  local t = now_s()
+  if t - self.last_beat >= self.settings.heartbeat_s or t >= self.expires then return self:heartbeat() end
   return true
 end
 
