@@ -127,7 +127,7 @@ function M.write_delta(env, coll_name, coll, run_id)
   local dir = scratch_dir()
   local path = dir .. "/" .. M.DELTA_FILE
   local ok, res = pcall(function()
-    local _, json = assert(coll:write_delta(path))
+    local _, json = assert(coll:write_delta(path, { fsync = false }))
     local prefix = M.delta_prefix(coll_name, run_id)
     local o = objects(env)
     assert(o:put_file(prefix .. M.DELTA_FILE, path, { content_type = "application/vnd.sqlite3" }))
@@ -326,7 +326,7 @@ function M.publish(env, coll_name, coll, opts)
   local dir = cache_dir(env, coll_name, version)
   mkdir_p(dir)
   local path = dir .. "/" .. M.SNAPSHOT_FILE
-  local man, json = coll:write_snapshot(path, version)
+  local man, json = coll:write_snapshot(path, version, { fsync = false })
   if not man then
     rm_rf(dir)
     error({ type = "IO", msg = "snapshot " .. coll_name .. ": " .. tostring(json) }, 0)
