@@ -1,6 +1,11 @@
 /* rcpt.embed: embedding providers for Lua.
  *
  *   embed.local_embedder([{dim = 1536}]) -> embedder
+ *   embed.openai{api_key=, base_url="https://api.openai.com", model="text-embedding-3-small",
+ *                dimensions=nil (sent only when set), timeout_ms=60000, connect_timeout_ms=5000,
+ *                retry={max_attempts=5, base_delay_ms=500, max_delay_ms=30000},
+ *                max_batch=2048} -> embedder | nil, msg, errname
+ *       the OpenAI-compatible HTTP provider (core/embed/embed.h); name() is "openai"
  *   embedder:embed(texts) -> { vec, ... } | nil, msg, errname
  *       texts is an array of strings; each vec is a string of dim
  *       little-endian float32 (the vector convention of lua_types.h)
@@ -63,6 +68,63 @@ static int l_local_embedder(lua_State *L)
     lua_embedder *h = new_handle(L);
     rcpt_err err = {0};
     int rc = rcpt_embed_local_new((size_t)dim, &h->e, &err);
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        lua_pushstring(L, rcpt_err_name(rc));
+        return 3;
+    }
+    return 1;
+}
+
+static const char *opt_str_field(lua_State *L, int t, const char *k)
+{
+    lua_getfield(L, t, k);
+    const char *v = NULL;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option '%s' must be a string", k);
+        v = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1); /* the options table keeps the string alive */
+    return v;
+}
+
+static int l_openai(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    rcpt_embed_openai_opts o;
+    memset(&o, 0, sizeof o);
+    o.api_key = opt_str_field(L, 1, "api_key");
+    o.base_url = opt_str_field(L, 1, "base_url");
+    o.model = opt_str_field(L, 1, "model");
+    lua_Integer dims = opt_int_field(L, 1, "dimensions", 0);
+    luaL_argcheck(L, dims >= 0 && dims <= RCPT_EMBED_DIM_MAX, 1, "dimensions out of range");
+    lua_Integer to = opt_int_field(L, 1, "timeout_ms", 0);
+    lua_Integer cto = opt_int_field(L, 1, "connect_timeout_ms", 0);
+    lua_Integer mb = opt_int_field(L, 1, "max_batch", 0);
+    luaL_argcheck(L, to >= 0 && cto >= 0, 1, "timeouts must be >= 0");
+    luaL_argcheck(L, mb >= 0 && mb <= RCPT_EMBED_OPENAI_MAX_BATCH, 1, "max_batch must be 1..2048");
+    o.dimensions = (size_t)dims;
+    o.timeout_ms = (long)to;
+    o.connect_timeout_ms = (long)cto;
+    o.max_batch = (size_t)mb;
+    if (lua_getfield(L, 1, "retry") == LUA_TTABLE) {
+        int rt = lua_absindex(L, -1);
+        lua_Integer ma = opt_int_field(L, rt, "max_attempts", 0);
+        lua_Integer bd = opt_int_field(L, rt, "base_delay_ms", 0);
+        lua_Integer md = opt_int_field(L, rt, "max_delay_ms", 0);
+        luaL_argcheck(L, ma >= 0 && ma <= 100 && bd >= 0 && md >= 0, 1,
+                      "retry: max_attempts must be 1..100 and delays >= 0");
+        o.max_attempts = (int)ma;
+        o.base_delay_ms = (long)bd;
+        o.max_delay_ms = (long)md;
+    } else if (!lua_isnil(L, -1)) {
+        luaL_argerror(L, 1, "retry must be a table");
+    }
+    lua_pop(L, 1);
+    lua_embedder *h = new_handle(L);
+    rcpt_err err = {0};
+    int rc = rcpt_embed_openai_new(&o, &h->e, &err);
     if (rc) {
         lua_pushnil(L);
         lua_pushstring(L, err.msg);
@@ -206,6 +268,7 @@ static const luaL_Reg emb_meta[] = {
 
 static const luaL_Reg embed_funcs[] = {
     {"local_embedder", l_local_embedder},
+    {"openai", l_openai},
     {"cosine", l_cosine},
     {NULL, NULL},
 };

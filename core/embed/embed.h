@@ -49,6 +49,48 @@ int rcpt_embed_local_new(size_t dim, rcpt_embedder **out, rcpt_err *err);
  * allocation beyond the stack; exposed for tests and benches). */
 void rcpt_embed_local_one(size_t dim, const char *text, size_t len, float *out, double *work);
 
+/* ---- OpenAI-compatible HTTP provider (core/embed/openai.c) --------------------
+ * POST {base_url}/v1/embeddings with {"model", "input": [...], "dimensions"?,
+ * "encoding_format": "float"} and "Authorization: Bearer KEY", through
+ * rcpt_http (so: timeouts, retries with full-jitter backoff on 429/5xx and
+ * connection errors, Retry-After honoured, messages without headers).
+ *   - at most max_batch (<= 2048, OpenAI's limit) inputs per request: larger
+ *     calls are split and the answers put back in input order by `index`;
+ *   - an empty text is sent as " " (the API refuses empty strings);
+ *   - the answer is checked: one item per input, every index present once,
+ *     every vector of exactly dim numbers (or dim float32 in base64); a
+ *     mismatch, malformed JSON or a missing field is RCPT_EHTTP naming it;
+ *   - 401/403 is RCPT_EAUTH with a message of our own: OpenAI's 401 text
+ *     echoes part of the key, so it is never copied; other error answers
+ *     carry the server's error.message (any occurrence of the key masked);
+ *   - vectors are re-normalised to unit L2 length (computed in double):
+ *     OpenAI's already are (to ~1e-7), but other servers behind the same API
+ *     (Ollama, vLLM) need not be, and rcpt's cosine/score rules assume it.
+ * dim is `dimensions` when set, else the model's native size (1536 for
+ * text-embedding-3-small and ada-002, 3072 for -3-large); another model
+ * without `dimensions` is refused at construction (EINVAL). */
+typedef struct rcpt_embed_openai_opts {
+    const char *base_url;      /* NULL = "https://api.openai.com" (no trailing /v1) */
+    const char *model;         /* NULL = "text-embedding-3-small" */
+    size_t dimensions;         /* 0 = not sent (model's native size) */
+    const char *api_key;       /* required, non-empty */
+    long timeout_ms;           /* per request; 0 = 60000 */
+    long connect_timeout_ms;   /* 0 = 5000 */
+    int max_attempts;          /* 0 = 5 (retries on 429, 5xx, timeouts) */
+    long base_delay_ms;        /* 0 = 500 (first retry's jitter cap) */
+    long max_delay_ms;         /* 0 = 30000 (cap of every delay, Retry-After too) */
+    size_t max_batch;          /* 0 = 2048 */
+} rcpt_embed_openai_opts;
+
+#define RCPT_EMBED_OPENAI_MAX_BATCH 2048
+
+int rcpt_embed_openai_new(const rcpt_embed_openai_opts *o, rcpt_embedder **out, rcpt_err *err);
+
+/* Check and decode one /v1/embeddings answer for n inputs of dim floats into
+ * out (row = index).  Exposed for tests. */
+int rcpt_embed_openai_parse(const char *body, size_t len, size_t n, size_t dim, float *out,
+                            rcpt_err *err);
+
 static inline int rcpt_embed(rcpt_embedder *e, const char *const *texts, const size_t *lens, size_t n,
                              float *out, rcpt_err *err)
 {
