@@ -1,6 +1,9 @@
 -- Helpers for `rcpt repl`: modules as globals and a table printer.
 local M = {}
 
+-- Modules whose functions become REPL globals, in this order.
+M.HELPERS = { "rcpt.debug", "rcpt.debug_render", "rcpt.debug_vec" }
+
 local function show(v, indent, seen)
   indent, seen = indent or "", seen or {}
   if type(v) ~= "table" then
@@ -33,10 +36,20 @@ function M.install(env)
     local ok, mod = pcall(require, "rcpt." .. name)
     if ok then env[name] = mod end
   end
-  -- the debugging helpers (receipt(image_id), ...) join here as they are built
-  local ok, dbg = pcall(require, "rcpt.debug")
-  if ok then
-    for k, v in pairs(dbg) do env[k] = v end
+  -- the debugging helpers: receipt(image_id), render(image_id), vec queries...
+  -- A module that is absent is skipped; one that fails to load is an error.
+  for _, name in ipairs(M.HELPERS) do
+    local found = package.searchpath(name, package.path) or package.preload[name]
+    if not found then
+      for _, m in ipairs(require("rcpt.host").modules()) do
+        if m == name then found = true end
+      end
+    end
+    if found then
+      for k, v in pairs(require(name)) do
+        if type(v) == "function" then env[k] = v end
+      end
+    end
   end
   return env
 end
