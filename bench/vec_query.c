@@ -409,7 +409,8 @@ static int compact(const char *dir, int ndelta, long base)
     }
     double t_apply = now() - a - t_open;
     rcpt_vec_manifest man;
-    if (rcpt_vec_write(c, outp, "next", &man, NULL, &err)) {
+    /* as the compactor writes it: a staging copy (uploaded next), no fsync */
+    if (rcpt_vec_write_ex(c, outp, "next", RCPT_VEC_NO_FSYNC, &man, NULL, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
