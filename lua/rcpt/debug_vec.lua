@@ -5,7 +5,7 @@
 --   vec_stats(coll)                       print and return the stats of a collection
 --   vec_query(coll, text_or_vector[, {k=, where=}])   print and return the hits
 --   (the default env, rcpt.env.open(), is opened on first use; set
---    require("rcpt.debug_vec").env to use another)
+--    require("rcpt.debug_vec").env to use another; .out = a file to print to)
 --
 -- The library (M.lib, used by `rcpt vec`):
 --   local lib = require("rcpt.debug_vec").lib
@@ -144,7 +144,8 @@ end
 
 function M.vec_stats(coll)
   local t = L.stats(the_env(), coll)
-  io.write(L.format_stats(t))
+  local out = M.out or io.stdout
+  out:write(L.format_stats(t))
   return t
 end
 
@@ -164,7 +165,8 @@ function M.vec_query(coll, what, opts)
   end
   if opts.text ~= nil then text = opts.text end
   local hits = L.query(e, coll, q, { k = opts.k, where = opts.where, text = text })
-  io.write(L.format_hits(hits))
+  local out = M.out or io.stdout
+  out:write(L.format_hits(hits))
   return hits
 end
 

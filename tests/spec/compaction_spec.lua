@@ -448,14 +448,14 @@ describe("compaction", function()
     assert.are.equal(dv.vec_query, g.vec_query)
     assert.is_nil(g.open)
     dv.env = e
-    local saved = io.output()
-    io.output(dir .. "/repl.out")
+    dv.out = assert(io.open(dir .. "/repl.out", "w"))
     local t = dv.vec_stats("lines")
     local hits = dv.vec_query("lines", r.vecs[id], { k = 2 })
-    local hits2 = dv.vec_query("lines", { string.unpack("<" .. string.rep("f", fx.DIM), r.vecs[id]) }, { k = 1 })
-    io.output():close()
-    io.output(saved)
-    dv.env = nil
+    local nums = { string.unpack("<" .. string.rep("f", fx.DIM), r.vecs[id]) }
+    nums[#nums] = nil -- unpack's next position
+    local hits2 = dv.vec_query("lines", nums, { k = 1 })
+    dv.out:close()
+    dv.out, dv.env = nil, nil
     assert.are.equal(#r.ids.lines, t.count)
     assert.are.equal(id, hits[1].id)
     assert.are.equal(id, hits2[1].id)
