@@ -1,8 +1,21 @@
-/* bench_ocr_parse [-n RUNS] FILE...: parse + validate each Vision OCR JSON
- * file RUNS times (after one warm-up) and print, per file, the median time
- * of rcpt_ocr_parse (+ free) and of the bare JSON DOM parse, in ms and MB/s.
- * Output lines: "<file> <bytes> <ocr_median_ms> <json_median_ms> <lines> <words> <letters>".
+/* bench_ocr_parse [-n RUNS] [--mallopt] [--once] [--cpu] FILE...
+ *
+ * Parse + validate each Vision OCR JSON file with rcpt_ocr_parse (the
+ * streaming parser) and print, per file, the median time in ms of
+ *   ocr    rcpt_ocr_parse + rcpt_ocr_free (JSON + validation + records),
+ *   dom    the DOM parser alone (rcpt_json_parse + free, no validation),
+ *   tokens the pull reader alone (every token, no records).
+ * --once: one rcpt_ocr_parse in this process, nothing before it (the cold
+ *         figure: the arena's pages are fresh from the kernel); prints
+ *         "<file> <bytes> <ms> <page faults during the parse>".
+ * --cpu:  CPU time of the process instead of wall time (on a shared machine
+ *         the wall time also counts the other processes' turns).
+ * --mallopt: the allocator settings of the rcpt host (bindings/host/main.c),
+ *         so freed pages stay in the process as in a long-running rcpt.
+ * Default output lines: "<file> <bytes> <ocr_ms> <dom_ms> <tokens_ms> <lines> <words> <letters>".
  * bench/ocr_parse.sh runs it beside Python's json.loads. */
+#include <malloc.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +24,12 @@
 #include "json/json.h"
 #include "ocr/ocr.h"
 
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now_ms(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(bench_clock, &t);
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
@@ -30,33 +45,91 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static int tokens(const char *buf, size_t len)
+{
+    rcpt_json_reader r;
+    rcpt_json_tok t;
+    rcpt_json_reader_init(&r, buf, len, 0, NULL);
+    int n = 0;
+    do {
+        if (rcpt_json_next(&r, &t)) break;
+        n++;
+    } while (t.type != RCPT_JSON_T_EOF);
+    rcpt_json_reader_done(&r);
+    return n;
+}
+
 int main(int argc, char **argv)
 {
-    int runs = 31, i = 1;
-    if (argc > 2 && !strcmp(argv[1], "-n")) {
-        runs = atoi(argv[2]);
-        i = 3;
+    int runs = 31, once = 0, i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "-n") && i + 1 < argc) runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--once")) once = 1;
+        else if (!strcmp(argv[i], "--cpu")) bench_clock = CLOCK_PROCESS_CPUTIME_ID;
+        else if (!strcmp(argv[i], "--mallopt")) {
+            /* the same values as bindings/host/main.c */
+            if (!mallopt(M_MMAP_THRESHOLD, 32 << 20) || !mallopt(M_TRIM_THRESHOLD, 128 << 20)) {
+                fprintf(stderr, "mallopt refused\n");
+                return 1;
+            }
+        } else break;
     }
     if (i >= argc || runs < 1) {
-        fprintf(stderr, "usage: bench_ocr_parse [-n RUNS] FILE...\n");
+        fprintf(stderr, "usage: bench_ocr_parse [-n RUNS] [--mallopt] [--once] [--cpu] FILE...\n");
         return 2;
     }
-    double *t = malloc(sizeof(double) * (size_t)runs), *tj = malloc(sizeof(double) * (size_t)runs);
-    for (; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            perror(argv[i]);
-            return 1;
+    if (once) {
+        for (; i < argc; i++) {
+            size_t len;
+            char *buf = slurp(argv[i], &len);
+            if (!buf) return 1;
+            rcpt_err err = {0};
+            rcpt_ocr_doc *doc = NULL;
+            struct rusage u0, u1;
+            getrusage(RUSAGE_SELF, &u0);
+            double t0 = now_ms();
+            int rc = rcpt_ocr_parse(buf, len, &doc, &err);
+            rcpt_ocr_free(doc);
+            double t = now_ms() - t0;
+            getrusage(RUSAGE_SELF, &u1);
+            if (rc) {
+                fprintf(stderr, "%s: %s\n", argv[i], err.msg);
+                return 1;
+            }
+            printf("%s %zu %.4f %ld\n", argv[i], len, t, u1.ru_minflt - u0.ru_minflt);
+            free(buf);
         }
-        fseek(f, 0, SEEK_END);
-        long len = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        char *buf = malloc((size_t)len);
-        if (fread(buf, 1, (size_t)len, f) != (size_t)len) return 1;
-        fclose(f);
+        return 0;
+    }
+    double *t = malloc(sizeof(double) * (size_t)runs * 3), *tj = t + runs, *tt = tj + runs;
+    for (; i < argc; i++) {
+        size_t len;
+        char *buf = slurp(argv[i], &len);
+        if (!buf) return 1;
         rcpt_err err = {0};
         rcpt_ocr_doc *doc = NULL;
-        if (rcpt_ocr_parse(buf, (size_t)len, &doc, &err)) {
+        if (rcpt_ocr_parse(buf, len, &doc, &err)) {
             fprintf(stderr, "%s: %s\n", argv[i], err.msg);
             return 1;
         }
@@ -64,19 +137,22 @@ int main(int argc, char **argv)
         rcpt_ocr_free(doc);
         for (int r = 0; r < runs; r++) {
             double t0 = now_ms();
-            rcpt_ocr_parse(buf, (size_t)len, &doc, &err);
+            rcpt_ocr_parse(buf, len, &doc, &err);
             rcpt_ocr_free(doc);
             t[r] = now_ms() - t0;
             rcpt_json_doc *jd = NULL;
             t0 = now_ms();
-            rcpt_json_parse(buf, (size_t)len, NULL, &jd, &err, NULL);
+            rcpt_json_parse(buf, len, NULL, &jd, &err, NULL);
             rcpt_json_free(jd);
             tj[r] = now_ms() - t0;
+            t0 = now_ms();
+            tokens(buf, len);
+            tt[r] = now_ms() - t0;
         }
-        printf("%s %ld %.4f %.4f %zu %zu %zu\n", argv[i], len, median(t, runs), median(tj, runs), nl, nw, nc);
+        printf("%s %zu %.4f %.4f %.4f %zu %zu %zu\n", argv[i], len, median(t, runs), median(tj, runs),
+               median(tt, runs), nl, nw, nc);
         free(buf);
     }
     free(t);
-    free(tj);
     return 0;
 }

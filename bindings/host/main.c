@@ -5,6 +5,7 @@
 #include "host.h"
 
 #include <lauxlib.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +53,24 @@ static int run_cli(lua_State *L, int argc, char **argv)
     return lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
 }
 
+/* A long-running rcpt (the Lambda loop, ingest --dir) parses one OCR
+ * document after another.  With glibc's defaults a multi-MB parse arena is
+ * mmap()ed and unmapped, or trimmed off the heap top, at every free, so the
+ * next parse takes fresh pages from the kernel (zeroed, one fault each: half
+ * the cold parse time).  Keep freed memory in the process instead: arenas up
+ * to 32 MB (glibc's ceiling for this setting on 64-bit; about a 9 MB OCR
+ * JSON) come from the heap and are reused, and up to 128 MB of free heap top
+ * is kept.  The peak is unchanged; memory is just not handed back between
+ * invocations. */
+static void keep_freed_pages(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+}
+
 int main(int argc, char **argv)
 {
+    keep_freed_pages();
     const char *lua_dirs = getenv("RCPT_LUA_PATH");
     char *joined = NULL;
     int i = 1;

@@ -151,17 +151,16 @@ typedef struct numtok {
 /* Scan one JSON number at s (the caller knows s < end of a NUL-padded
  * buffer, or a buffer whose end stops the scan).  Returns NULL on a grammar
  * error with *why set. */
-static const char *scan_number(const char *s, const char *lim, numtok *t, const char **why)
+static inline __attribute__((always_inline)) const char *scan_number(const char *s, const char *lim, numtok *t,
+                                                                     const char **why)
 {
+    /* locals, not t->...: the input is char, which may alias *t, so fields
+     * would be stored back on every digit */
     const char *p = s;
-    t->w = 0;
-    t->q = 0;
-    t->many = 0;
-    t->neg = 0;
-    t->is_int = 1;
-    int nd = 0;
+    uint64_t w = 0;
+    int q = 0, many = 0, neg = 0, is_int = 1, nd = 0;
     if (p < lim && *p == '-') {
-        t->neg = 1;
+        neg = 1;
         p++;
     }
     if (p < lim && *p == '0') {
@@ -173,11 +172,11 @@ static const char *scan_number(const char *s, const char *lim, numtok *t, const 
     } else if (p < lim && *p >= '1' && *p <= '9') {
         while (p < lim && *p >= '0' && *p <= '9') {
             if (nd < 19) {
-                t->w = t->w * 10 + (uint64_t)(*p - '0');
+                w = w * 10 + (uint64_t)(*p - '0');
                 nd++;
             } else {
-                t->many = 1;
-                t->q++;
+                many = 1;
+                q++;
             }
             p++;
         }
@@ -187,44 +186,47 @@ static const char *scan_number(const char *s, const char *lim, numtok *t, const 
     }
     if (p < lim && *p == '.') {
         p++;
-        t->is_int = 0;
+        is_int = 0;
         if (!(p < lim && *p >= '0' && *p <= '9')) {
             *why = "a digit must follow the decimal point";
             return NULL;
         }
-        while (p < lim && *p >= '0' && *p <= '9') {
-            /* eight digits at once once the leading zeros are behind */
-            if (t->w && nd + 8 <= 19 && lim - p >= 8) {
-                uint64_t x;
-                memcpy(&x, p, 8);
-                if ((x & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL &&
-                    ((x + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) == 0x3030303030303030ULL) {
-                    x -= 0x3030303030303030ULL;
-                    x = (x * 10) + (x >> 8);
-                    x = (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
-                         (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
-                    t->w = t->w * 100000000ULL + x;
-                    nd += 8;
-                    t->q -= 8;
-                    p += 8;
-                    continue;
-                }
+        /* leading zeros of a fraction ("0.0012") only move the exponent */
+        if (w == 0)
+            while (p < lim && *p == '0') {
+                q--;
+                p++;
             }
+        /* then eight digits at a time while they fit the 19 we keep */
+        while (nd + 8 <= 19 && lim - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            if ((x & 0xF0F0F0F0F0F0F0F0ULL) != 0x3030303030303030ULL ||
+                ((x + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) != 0x3030303030303030ULL)
+                break;
+            x -= 0x3030303030303030ULL;
+            x = (x * 10) + (x >> 8);
+            x = (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+                 (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
+            w = w * 100000000ULL + x;
+            nd += 8;
+            q -= 8;
+            p += 8;
+        }
+        while (p < lim && *p >= '0' && *p <= '9') {
             if (nd < 19) {
-                if (t->w || *p != '0') {
-                    t->w = t->w * 10 + (uint64_t)(*p - '0');
-                    nd++;
-                }
-                t->q--;
+                w = w * 10 + (uint64_t)(*p - '0');
+                nd++;
+                q--;
             } else if (*p != '0') {
-                t->many = 1;
+                many = 1;
             }
             p++;
         }
     }
     if (p < lim && (*p == 'e' || *p == 'E')) {
         p++;
-        t->is_int = 0;
+        is_int = 0;
         int eneg = 0;
         if (p < lim && (*p == '+' || *p == '-')) {
             eneg = *p == '-';
@@ -239,8 +241,13 @@ static const char *scan_number(const char *s, const char *lim, numtok *t, const 
             if (e < 100000) e = e * 10 + (*p - '0');
             p++;
         }
-        t->q += (int)(eneg ? -e : e);
+        q += (int)(eneg ? -e : e);
     }
+    t->w = w;
+    t->q = q;
+    t->many = many;
+    t->neg = neg;
+    t->is_int = is_int;
     t->end = p;
     return p;
 }
@@ -263,9 +270,25 @@ static int slow_number(const char *s, size_t n, locale_t *loc, double *out)
     return RCPT_OK;
 }
 
+/* The cases the exact and the Clinger paths cannot take. */
+static int convert_slow(const char *s, const numtok *t, locale_t *loc, double *out)
+{
+    double d;
+    if (t->many || !eisel_lemire(t->w, t->q, &d)) {
+        int rc = slow_number(s, (size_t)(t->end - s), loc, &d);
+        if (rc) return rc;
+        if (isinf(d)) return RCPT_EINVAL;
+        *out = d; /* strtod already applied the sign */
+        return RCPT_OK;
+    }
+    *out = t->neg ? -d : d;
+    return RCPT_OK;
+}
+
 /* Convert a scanned token; returns RCPT_OK, RCPT_EINVAL (overflow) or
- * RCPT_ENOMEM. */
-static int convert_number(const char *s, const numtok *t, locale_t *loc, double *out)
+ * RCPT_ENOMEM.  Inline: most coordinates take the exact path (at most 16
+ * digits, w < 2^53). */
+static inline int convert_number(const char *s, const numtok *t, locale_t *loc, double *out)
 {
     double d;
     if (t->w == 0 && !t->many) {
@@ -273,12 +296,8 @@ static int convert_number(const char *s, const numtok *t, locale_t *loc, double 
     } else if (!t->many && t->w <= (1ULL << 53) && t->q >= -22 && t->q <= 22) {
         d = (double)t->w;
         d = t->q < 0 ? d / exact_pow10[-t->q] : d * exact_pow10[t->q];
-    } else if (t->many || !eisel_lemire(t->w, t->q, &d)) {
-        int rc = slow_number(s, (size_t)(t->end - s), loc, &d);
-        if (rc) return rc;
-        if (isinf(d)) return RCPT_EINVAL;
-        *out = d; /* strtod already applied the sign */
-        return RCPT_OK;
+    } else {
+        return convert_slow(s, t, loc, out);
     }
     *out = t->neg ? -d : d;
     return RCPT_OK;
@@ -840,4 +859,475 @@ const char *rcpt_json_type_name(int type)
     case RCPT_JSON_OBJECT: return "object";
     }
     return "?";
+}
+
+/* ---- pull reader ------------------------------------------------------------
+ *
+ * Same grammar and messages as the DOM parser above, but on the caller's
+ * buffer, which has no NUL padding: every look-ahead is bounds-checked
+ * (peek() gives 0 past the end, which no rule accepts), and the SWAR/SSE2
+ * fast paths run only where 8 or 16 bytes remain. */
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+enum { RS_VALUE, RS_AFTER_VALUE, RS_OPEN_ARRAY, RS_OPEN_OBJECT, RS_DONE, RS_FAILED };
+
+static int rfail(rcpt_json_reader *r, const char *at, int code, const char *what)
+{
+    r->state = RS_FAILED;
+    r->failed = 1;
+    r->err_off = (size_t)(at - r->base);
+    if (at >= r->end && code == RCPT_EINVAL)
+        return rcpt_err_set(r->err, code, "JSON: byte %zu: unexpected end of input (%s)", r->err_off,
+                            what);
+    return rcpt_err_set(r->err, code, "JSON: byte %zu: %s", r->err_off, what);
+}
+
+static inline unsigned char rpeek(const rcpt_json_reader *r, const char *p)
+{
+    return p < r->end ? (unsigned char)*p : 0;
+}
+
+void rcpt_json_reader_init(rcpt_json_reader *r, const char *text, size_t len, size_t max_depth,
+                           rcpt_err *err)
+{
+    memset(r, 0, sizeof *r);
+    r->base = text;
+    r->p = text;
+    r->end = text + len;
+    r->max_depth = max_depth ? max_depth : DEFAULT_DEPTH;
+    if (r->max_depth > RCPT_JSON_READER_MAX_DEPTH) r->max_depth = RCPT_JSON_READER_MAX_DEPTH;
+    r->state = RS_VALUE;
+    r->err = err;
+    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) r->p += 3;
+}
+
+void rcpt_json_reader_done(rcpt_json_reader *r)
+{
+    if (r->cloc) freelocale((locale_t)r->cloc);
+    r->cloc = NULL;
+}
+
+/* Vision's documents are pretty-printed with deep indentation: most of the
+ * bytes are runs of spaces after a newline. */
+#ifdef __SSE2__
+/* bit i set when p[i] is JSON whitespace */
+static inline unsigned ws_mask16(const char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i ws = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                           _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+                              _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')),
+                                           _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))));
+    return (unsigned)_mm_movemask_epi8(ws);
+}
+#endif
+
+static inline const char *rskip_ws(const char *p, const char *end)
+{
+    /* most calls find no whitespace, or the one space after a ':' */
+    if (p < end && (unsigned char)*p > ' ') return p;
+    if (end - p >= 2 && *p == ' ' && (unsigned char)p[1] > ' ') return p + 1;
+#ifdef __SSE2__
+    /* then a newline and its indentation, 16 bytes at a time */
+    while (end - p >= 16) {
+        unsigned m = ws_mask16(p);
+        if (m != 0xFFFF) return p + __builtin_ctz(~m);
+        p += 16;
+    }
+#endif
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == ' ') {
+            if (end - p >= 8) {
+                uint64_t x;
+                memcpy(&x, p, 8);
+                if (x == ONES * ' ') {
+                    p += 8;
+                    continue;
+                }
+            }
+            p++;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            p++;
+        } else {
+            break;
+        }
+    }
+    return p;
+}
+
+static int rhex4(const rcpt_json_reader *r, const char *p)
+{
+    if (r->end - p < 4) return -1;
+    return hex4(p);
+}
+
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 if invalid
+ * or cut by the end of the input. */
+static int rutf8_len(const rcpt_json_reader *r, const unsigned char *p)
+{
+    unsigned char q[4] = {p[0], 0, 0, 0};
+    size_t avail = (size_t)(r->end - (const char *)p);
+    if (avail >= 4) return utf8_len(p);
+    memcpy(q, p, avail);
+    return utf8_len(q);
+}
+
+/* r->p is just past the opening quote: validate the string and give its raw
+ * span. */
+static inline __attribute__((always_inline)) int rstring(rcpt_json_reader *r, rcpt_json_tok *t)
+{
+    const char *start = r->p, *p = start, *end = r->end;
+    int escaped = 0;
+    for (;;) {
+#ifdef __SSE2__
+        /* the first '"', '\\', control or non-ASCII byte (a signed compare
+         * with 0x20 catches both of the last two) */
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            __m128i sp = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                      _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+            unsigned m = (unsigned)_mm_movemask_epi8(sp);
+            if (m) {
+                p += __builtin_ctz(m);
+                break;
+            }
+            p += 16;
+        }
+#endif
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            if (has_special(x)) break;
+            p += 8;
+        }
+        while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        if (p >= end) return rfail(r, p, RCPT_EINVAL, "unterminated string");
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') break;
+        if (c == '\\') {
+            escaped = 1;
+            unsigned char e = rpeek(r, p + 1);
+            switch (e) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                p += 2;
+                break;
+            case 'u': {
+                int cp = rhex4(r, p + 2);
+                if (cp < 0) return rfail(r, p, RCPT_EINVAL, "invalid \\u escape (4 hex digits expected)");
+                if (cp >= 0xDC00 && cp <= 0xDFFF) return rfail(r, p, RCPT_EINVAL, "lone low surrogate in \\u escape");
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    int lo = (rpeek(r, p + 6) == '\\' && rpeek(r, p + 7) == 'u') ? rhex4(r, p + 8) : -1;
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return rfail(r, p, RCPT_EINVAL, "lone high surrogate in \\u escape");
+                    p += 12;
+                } else {
+                    p += 6;
+                }
+                break;
+            }
+            default:
+                if (p + 1 >= end) return rfail(r, end, RCPT_EINVAL, "unterminated string");
+                return rfail(r, p, RCPT_EINVAL, "invalid escape in string");
+            }
+        } else if (c < 0x20) {
+            return rfail(r, p, RCPT_EINVAL, "control character in string (must be escaped)");
+        } else {
+            int n = rutf8_len(r, (const unsigned char *)p);
+            if (!n) return rfail(r, p, RCPT_EINVAL, "invalid UTF-8 in string");
+            p += n;
+        }
+    }
+    t->s = start;
+    t->len = (size_t)(p - start);
+    t->escaped = escaped;
+    r->p = p + 1;
+    return RCPT_OK;
+}
+
+size_t rcpt_json_unescape(const char *raw, size_t len, char *dst)
+{
+    const char *r = raw, *end = raw + len;
+    char *w = dst;
+    while (r < end) {
+        const char *bs = memchr(r, '\\', (size_t)(end - r));
+        size_t n = bs ? (size_t)(bs - r) : (size_t)(end - r);
+        if (w != r) memmove(w, r, n);
+        w += n;
+        r += n;
+        if (!bs) break;
+        switch (r[1]) {
+        case 'b': *w++ = '\b'; r += 2; break;
+        case 'f': *w++ = '\f'; r += 2; break;
+        case 'n': *w++ = '\n'; r += 2; break;
+        case 'r': *w++ = '\r'; r += 2; break;
+        case 't': *w++ = '\t'; r += 2; break;
+        case 'u': {
+            int cp = hex4(r + 2);
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(r + 8) - 0xDC00);
+                r += 12;
+            } else {
+                r += 6;
+            }
+            w = put_utf8(w, (unsigned)cp);
+            break;
+        }
+        default: *w++ = r[1]; r += 2; break; /* " \ / */
+        }
+    }
+    return (size_t)(w - dst);
+}
+
+static inline __attribute__((always_inline)) int rnumber(rcpt_json_reader *r, rcpt_json_tok *t)
+{
+    numtok n;
+    const char *why = "invalid number";
+    const char *s = r->p;
+    if (!scan_number(s, r->end, &n, &why)) {
+        const char *at = s;
+        while (at < r->end && ((*at >= '0' && *at <= '9') || *at == '-' || *at == '.' || *at == 'e' ||
+                               *at == 'E' || *at == '+'))
+            at++;
+        return rfail(r, at, RCPT_EINVAL, why);
+    }
+    double d;
+    locale_t loc = (locale_t)r->cloc;
+    int rc = convert_number(s, &n, &loc, &d);
+    r->cloc = (void *)loc;
+    if (rc == RCPT_ENOMEM) return rfail(r, s, rc, "out of memory");
+    if (rc) return rfail(r, s, RCPT_EINVAL, "number out of range (overflows a double)");
+    t->type = RCPT_JSON_NUMBER;
+    t->d = d;
+    t->i = 0;
+    t->flags = 0;
+    if (n.is_int) {
+        t->flags = RCPT_JSON_F_INT;
+        if (!n.many) {
+            if (!n.neg && n.w <= (uint64_t)INT64_MAX) {
+                t->i = (int64_t)n.w;
+                t->flags |= RCPT_JSON_F_I64;
+            } else if (n.neg && n.w <= (uint64_t)INT64_MAX + 1) {
+                t->i = n.w == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)n.w;
+                t->flags |= RCPT_JSON_F_I64;
+            }
+        }
+    }
+    r->p = n.end;
+    return RCPT_OK;
+}
+
+static int rliteral(rcpt_json_reader *r, const char *word, size_t n)
+{
+    size_t avail = (size_t)(r->end - r->p);
+    if (avail >= n && !memcmp(r->p, word, n)) {
+        r->p += n;
+        return RCPT_OK;
+    }
+    static const char *const nan_inf[3] = {"NaN", "Infinity", "-Infinity"};
+    for (int i = 0; i < 3; i++) {
+        size_t k = strlen(nan_inf[i]);
+        if (avail >= k && !memcmp(r->p, nan_inf[i], k))
+            return rfail(r, r->p, RCPT_EINVAL, "NaN and Infinity are not valid JSON numbers");
+    }
+    return rfail(r, r->p, RCPT_EINVAL, "invalid literal (expected a value)");
+}
+
+static inline int top_is_object(const rcpt_json_reader *r)
+{
+    size_t d = r->depth - 1;
+    return (int)((r->kinds[d / 64] >> (d % 64)) & 1);
+}
+
+static int rpush(rcpt_json_reader *r, int object)
+{
+    if (r->depth >= r->max_depth) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "nesting deeper than %zu levels", r->max_depth);
+        return rfail(r, r->p, RCPT_ELIMIT, msg);
+    }
+    size_t d = r->depth++;
+    uint64_t bit = (uint64_t)1 << (d % 64);
+    if (object) r->kinds[d / 64] |= bit;
+    else r->kinds[d / 64] &= ~bit;
+    return RCPT_OK;
+}
+
+static inline __attribute__((always_inline)) int rvalue(rcpt_json_reader *r, rcpt_json_tok *t)
+{
+    const char *p = r->p;
+    t->offset = (size_t)(p - r->base);
+    int rc;
+    switch (rpeek(r, p)) {
+    case '{':
+        if ((rc = rpush(r, 1))) return rc;
+        r->p = p + 1;
+        r->state = RS_OPEN_OBJECT;
+        t->type = RCPT_JSON_OBJECT;
+        return RCPT_OK;
+    case '[':
+        if ((rc = rpush(r, 0))) return rc;
+        r->p = p + 1;
+        r->state = RS_OPEN_ARRAY;
+        t->type = RCPT_JSON_ARRAY;
+        return RCPT_OK;
+    case '"':
+        r->p = p + 1;
+        if ((rc = rstring(r, t))) return rc;
+        t->type = RCPT_JSON_STRING;
+        break;
+    case 't':
+        if ((rc = rliteral(r, "true", 4))) return rc;
+        t->type = RCPT_JSON_BOOL;
+        t->b = 1;
+        break;
+    case 'f':
+        if ((rc = rliteral(r, "false", 5))) return rc;
+        t->type = RCPT_JSON_BOOL;
+        t->b = 0;
+        break;
+    case 'n':
+        if ((rc = rliteral(r, "null", 4))) return rc;
+        t->type = RCPT_JSON_NULL;
+        break;
+    case '-':
+        if (r->end - p >= 9 && !memcmp(p, "-Infinity", 9))
+            return rfail(r, p, RCPT_EINVAL, "NaN and Infinity are not valid JSON numbers");
+        /* fall through */
+    case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+        if ((rc = rnumber(r, t))) return rc;
+        break;
+    case 'N': case 'I':
+        return rliteral(r, "\x01", 1);
+    default:
+        return rfail(r, p, RCPT_EINVAL, "expected a value");
+    }
+    r->state = RS_AFTER_VALUE;
+    return RCPT_OK;
+}
+
+static inline __attribute__((always_inline)) int rkey(rcpt_json_reader *r, rcpt_json_tok *t)
+{
+    const char *p = r->p;
+    if (rpeek(r, p) != '"') return rfail(r, p, RCPT_EINVAL, "expected a string key in object");
+    t->offset = (size_t)(p - r->base);
+    r->p = p + 1;
+    int rc = rstring(r, t);
+    if (rc) return rc;
+    p = rskip_ws(r->p, r->end);
+    if (rpeek(r, p) != ':') return rfail(r, p, RCPT_EINVAL, "expected ':' after object key");
+    r->p = p + 1;
+    r->state = RS_VALUE;
+    t->type = RCPT_JSON_T_KEY;
+    return RCPT_OK;
+}
+
+int rcpt_json_next(rcpt_json_reader *r, rcpt_json_tok *t)
+{
+    const char *p = rskip_ws(r->p, r->end);
+    r->p = p;
+    t->escaped = 0;
+    switch (r->state) {
+    case RS_VALUE:
+        /* depth 0 in this state is only the very start */
+        if (r->depth == 0 && p >= r->end) return rfail(r, p, RCPT_EINVAL, "empty document");
+        return rvalue(r, t);
+    case RS_OPEN_ARRAY:
+        if (rpeek(r, p) == ']') {
+            r->p = p + 1;
+            r->depth--;
+            r->state = RS_AFTER_VALUE;
+            t->type = RCPT_JSON_T_END_ARRAY;
+            t->offset = (size_t)(p - r->base);
+            return RCPT_OK;
+        }
+        return rvalue(r, t);
+    case RS_OPEN_OBJECT:
+        if (rpeek(r, p) == '}') {
+            r->p = p + 1;
+            r->depth--;
+            r->state = RS_AFTER_VALUE;
+            t->type = RCPT_JSON_T_END_OBJECT;
+            t->offset = (size_t)(p - r->base);
+            return RCPT_OK;
+        }
+        return rkey(r, t);
+    case RS_AFTER_VALUE: {
+        t->offset = (size_t)(p - r->base);
+        if (r->depth == 0) {
+            if (p < r->end) return rfail(r, p, RCPT_EINVAL, "unexpected data after the JSON value");
+            r->state = RS_DONE;
+            t->type = RCPT_JSON_T_EOF;
+            return RCPT_OK;
+        }
+        unsigned char c = rpeek(r, p);
+        if (top_is_object(r)) {
+            if (c == ',') {
+                r->p = rskip_ws(p + 1, r->end);
+                return rkey(r, t);
+            }
+            if (c == '}') {
+                r->p = p + 1;
+                r->depth--;
+                t->type = RCPT_JSON_T_END_OBJECT;
+                return RCPT_OK;
+            }
+            return rfail(r, p, RCPT_EINVAL, "expected ',' or '}' in object");
+        }
+        if (c == ',') {
+            r->p = rskip_ws(p + 1, r->end);
+            return rvalue(r, t);
+        }
+        if (c == ']') {
+            r->p = p + 1;
+            r->depth--;
+            t->type = RCPT_JSON_T_END_ARRAY;
+            return RCPT_OK;
+        }
+        return rfail(r, p, RCPT_EINVAL, "expected ',' or ']' in array");
+    }
+    case RS_DONE:
+        t->type = RCPT_JSON_T_EOF;
+        t->offset = (size_t)(r->end - r->base);
+        return RCPT_OK;
+    default:
+        return rcpt_err_set(r->err, RCPT_EINVAL, "JSON: the reader was used after an error");
+    }
+}
+
+int rcpt_json_skip(rcpt_json_reader *r, const rcpt_json_tok *t)
+{
+    if (t->type != RCPT_JSON_ARRAY && t->type != RCPT_JSON_OBJECT) return RCPT_OK;
+    size_t depth = r->depth - 1;
+    rcpt_json_tok x;
+    do {
+        int rc = rcpt_json_next(r, &x);
+        if (rc) return rc;
+    } while (r->depth > depth);
+    return RCPT_OK;
+}
+
+size_t rcpt_json_utf8_check(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        unsigned char q[4] = {0, 0, 0, 0};
+        size_t k = len - i < 4 ? len - i : 4;
+        memcpy(q, p + i, k);
+        int n = utf8_len(q);
+        if (!n) return i;
+        i += (size_t)n;
+    }
+    return len;
 }

@@ -104,4 +104,75 @@ const char *rcpt_json_type_name(int type);
  * (e.g. DynamoDB's N strings). */
 int rcpt_json_number(const char *s, size_t len, double *out);
 
+/* ---- pull reader ------------------------------------------------------------
+ *
+ * A streaming tokenizer over the caller's buffer: no tree, no copy of the
+ * input.  The caller asks for the next token; the reader keeps the nesting
+ * (so it checks commas, colons and brackets itself) and gives keys and
+ * strings as raw spans of the input.  A span with escapes is decoded by
+ * rcpt_json_unescape into memory the caller chooses, so a string is only
+ * ever copied once, into its final place.  The grammar, the number
+ * conversion and the messages ("JSON: byte N: ...") are the DOM parser's:
+ * the two accept exactly the same documents.  Duplicate keys are handed to
+ * the caller as they come (the caller decides; last-wins is its job). */
+
+enum {
+    /* a value: the rcpt_json_type of a scalar, or the start of a container
+     * (RCPT_JSON_ARRAY / RCPT_JSON_OBJECT) */
+    RCPT_JSON_T_END_ARRAY = 6,
+    RCPT_JSON_T_END_OBJECT,
+    RCPT_JSON_T_KEY,      /* an object key; the reader has consumed the ':' */
+    RCPT_JSON_T_EOF       /* the document is complete and nothing follows */
+};
+
+typedef struct rcpt_json_tok {
+    int type;            /* rcpt_json_type or RCPT_JSON_T_* */
+    int b;               /* bool value */
+    unsigned flags;      /* RCPT_JSON_F_* for numbers */
+    double d;            /* number value */
+    int64_t i;           /* exact integer when flags has RCPT_JSON_F_I64 */
+    const char *s;       /* STRING / KEY: the raw bytes between the quotes */
+    size_t len;
+    int escaped;         /* the raw span holds escapes: use rcpt_json_unescape */
+    size_t offset;       /* byte offset of the token in the input */
+} rcpt_json_tok;
+
+#define RCPT_JSON_READER_MAX_DEPTH 1024
+
+typedef struct rcpt_json_reader {
+    const char *base, *p, *end;
+    size_t depth, max_depth;
+    int state;
+    int failed;          /* 1 once a JSON error was reported */
+    uint64_t kinds[RCPT_JSON_READER_MAX_DEPTH / 64]; /* bit set = object */
+    void *cloc;          /* "C" locale for the rare strtod fallback, lazily made */
+    rcpt_err *err;
+    size_t err_off;      /* byte offset of the last error */
+} rcpt_json_reader;
+
+/* Start reading text[0..len) (the buffer must stay valid and unchanged while
+ * the reader is used).  max_depth 0 = 512, capped at
+ * RCPT_JSON_READER_MAX_DEPTH.  Errors go to err (may be NULL). */
+void rcpt_json_reader_init(rcpt_json_reader *r, const char *text, size_t len, size_t max_depth,
+                           rcpt_err *err);
+/* Release what the reader may hold (a locale); the reader can be dropped
+ * at any token. */
+void rcpt_json_reader_done(rcpt_json_reader *r);
+/* Next token into *t.  RCPT_OK, or RCPT_EINVAL (malformed), RCPT_ELIMIT
+ * (depth), RCPT_ENOMEM; after an error the reader must not be used again. */
+int rcpt_json_next(rcpt_json_reader *r, rcpt_json_tok *t);
+/* t was just returned by rcpt_json_next: if it opened an array or an
+ * object, read (and check) everything up to its end; otherwise nothing. */
+int rcpt_json_skip(rcpt_json_reader *r, const rcpt_json_tok *t);
+/* Decode the raw span of a STRING or KEY token (already validated by the
+ * reader) into dst, which has room for len bytes (decoding never grows);
+ * returns the decoded length.  No NUL is added. */
+size_t rcpt_json_unescape(const char *raw, size_t len, char *dst);
+
+/* Offset of the first byte of s[0..len) that does not start a valid UTF-8
+ * sequence (overlong forms, surrogates and code points above U+10FFFF are
+ * invalid, as in the parser), or len when all of it is valid.  For
+ * encoders. */
+size_t rcpt_json_utf8_check(const char *s, size_t len);
+
 #endif

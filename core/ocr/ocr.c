@@ -1,11 +1,13 @@
 /* Vision OCR JSON -> lines, words, letters (spec/ocr-geometry.md §2-§4).
  *
- * Two passes over the JSON DOM: the first checks the array shapes and counts
- * words and letters, so lines, words and letters are three arrays in one
- * allocation; the second fills and validates every record.  The strings are
- * the JSON parser's decoded text, kept (rcpt_json_release) while the DOM
- * nodes are freed, so a parsed document costs about its JSON size plus
- * ~150 bytes per record.
+ * One pass over the JSON with the pull reader (core/json): no tree and no
+ * copy of the input.  Records are written straight into their final place
+ * while they are validated: lines, words and letters are three arrays in one
+ * allocation sized from the input length (a record cannot take fewer than
+ * 200 bytes of JSON), strings are copied once into the same allocation
+ * (decoded there when they hold escapes).  Errors name the record by path;
+ * a document that is broken JSON further on is reported as JSON (the reader
+ * drains the rest after a record error), as the DOM-based parser did.
  *
  * Departures from the original (docs/ocr-format.md says why):
  *   - a letter is one extended grapheme cluster, not one code point;
@@ -294,13 +296,14 @@ static int path(char *buf, size_t n, const where *w)
     return snprintf(buf, n, "lines[%zu].words[%zu].letters[%zu]", w->li, w->wi, w->ci);
 }
 
-static int bad(rcpt_err *err, const where *w, const char *field, const char *what, const rcpt_json *v)
+/* type < 0: no "got ..." part */
+static int bad(rcpt_err *err, const where *w, const char *field, const char *what, int type)
 {
     char p[96];
     path(p, sizeof p, w);
-    if (v)
+    if (type >= 0)
         return rcpt_err_set(err, RCPT_EINVAL, "%s%s%s: %s, got %s", p, field ? "." : "", field ? field : "",
-                            what, rcpt_json_type_name(v->type));
+                            what, rcpt_json_type_name(type));
     return rcpt_err_set(err, RCPT_EINVAL, "%s%s%s: %s", p, field ? "." : "", field ? field : "", what);
 }
 
@@ -314,10 +317,9 @@ static const char *const key_names[] = {
     "text", "bounding_box", "top_left", "top_right", "bottom_left", "bottom_right",
     "angle_degrees", "angle_radians", "confidence", "words", "letters", "extracted_data"};
 
-static int key_id(const rcpt_json *k)
+static int key_id_raw(const char *s, size_t len)
 {
-    const char *s = k->u.str.s;
-    switch (k->u.str.len) {
+    switch (len) {
     case 4: return memcmp(s, "text", 4) == 0 ? K_TEXT : 0;
     case 5: return memcmp(s, "words", 5) == 0 ? K_WORDS : 0;
     case 7: return memcmp(s, "letters", 7) == 0 ? K_LETTERS : 0;
@@ -336,221 +338,357 @@ static int key_id(const rcpt_json *k)
     return 0;
 }
 
-static int num(const rcpt_json *v, double *out, rcpt_err *err, const where *w, const char *field)
+/* A key as the document means it: escapes decoded ("te\u0078t" is "text").
+ * Our longest key is 14 bytes, at most 84 when every byte is a \u escape:
+ * a longer raw key cannot match, so KEYBUF bytes do. */
+#define KEYBUF 96
+static size_t key_text(const rcpt_json_tok *k, char *buf, size_t cap, const char **s)
 {
-    if (v->type != RCPT_JSON_NUMBER) return bad(err, w, field, "must be a number", v);
-    *out = v->u.num.d; /* the parser refuses NaN/Infinity/overflow: finite */
+    if (!k->escaped) {
+        *s = k->s;
+        return k->len;
+    }
+    if (k->len > cap) {
+        *s = "";
+        return 0;
+    }
+    *s = buf;
+    return rcpt_json_unescape(k->s, k->len, buf);
+}
+
+static int key_id(const rcpt_json_tok *k)
+{
+    char buf[KEYBUF];
+    const char *s;
+    size_t n = key_text(k, buf, sizeof buf, &s);
+    return key_id_raw(s, n);
+}
+
+/* Which of x, y, width, height a key names (-1: none). */
+static int coord_id(const rcpt_json_tok *k)
+{
+    char buf[KEYBUF];
+    const char *s;
+    size_t n = key_text(k, buf, sizeof buf, &s);
+    if (n == 1 && (s[0] == 'x' || s[0] == 'y')) return s[0] - 'x';
+    if (n == 5 && !memcmp(s, "width", 5)) return 2;
+    if (n == 6 && !memcmp(s, "height", 6)) return 3;
+    return -1;
+}
+
+/* The document is one allocation: the header, then three record arrays and
+ * the string area, all sized from the input length (below), so parsing never
+ * reallocates and never copies records; pages that are not used are never
+ * touched (malloc, not calloc: on reused heap memory calloc would clear the
+ * whole reservation). */
+typedef struct parse_ctx {
+    rcpt_json_reader R;
+    rcpt_json_tok t;
+    rcpt_ocr_doc *doc;
+    size_t cap;               /* records of each kind */
+    char *str, *str_end;      /* string area: next free byte, end */
+    rcpt_err *err;
+    where w;
+} parse_ctx;
+
+/* The smallest valid record (nine keys, every value as short as it can be,
+ * e.g. {"text":"","bounding_box":{"x":0,"y":0,"width":0,"height":0},...})
+ * takes 220 bytes; only the records being read can be incomplete (one per
+ * level).  So a document of len bytes has at most len / 200 + 4 records of
+ * each kind, and its strings (each stored with a NUL, never longer than
+ * its JSON token with the quotes) fit in len + 16 bytes. */
+#define MIN_RECORD_BYTES 200
+
+static int next(parse_ctx *c)
+{
+    return rcpt_json_next(&c->R, &c->t);
+}
+
+/* Copy the current STRING token into the string area, NUL-terminated. */
+static int take_string(parse_ctx *c, const rcpt_json_tok *t, const char **s, size_t *len)
+{
+    if ((size_t)(c->str_end - c->str) < t->len + 1)
+        return rcpt_err_set(c->err, RCPT_ELIMIT, "OCR: string area exhausted (internal sizing error)");
+    char *dst = c->str;
+    size_t n;
+    if (t->escaped) {
+        n = rcpt_json_unescape(t->s, t->len, dst);
+    } else {
+        memcpy(dst, t->s, t->len);
+        n = t->len;
+    }
+    dst[n] = 0;
+    c->str += n + 1;
+    *s = dst;
+    *len = n;
     return RCPT_OK;
 }
 
-/* Field names are only formatted on the error path: this runs for every
- * corner of every record. */
-static int point(const rcpt_json *v, rcpt_point *pt, rcpt_err *err, const where *w, const char *field)
+/* An object of numbers: bounding_box {x, y, width, height} or a point
+ * {x, y}.  Other keys are ignored; a key given twice keeps its last value;
+ * problems are reported after the whole object, in field order, as the
+ * original validator does. */
+static int coords(parse_ctx *c, const char *field, int n, double *dst)
 {
-    if (v->type != RCPT_JSON_OBJECT) return bad(err, w, field, "must be an object {x, y}", v);
-    const rcpt_json *c[2] = {NULL, NULL};
-    for (size_t i = 0; i < v->u.obj.n; i++) {
-        const rcpt_json *k = &v->u.obj.members[i].key;
-        if (k->u.str.len == 1 && (k->u.str.s[0] == 'x' || k->u.str.s[0] == 'y'))
-            c[k->u.str.s[0] - 'x'] = &v->u.obj.members[i].value;
-    }
-    double *dst[2] = {&pt->x, &pt->y};
-    for (int i = 0; i < 2; i++) {
-        if (c[i] && c[i]->type == RCPT_JSON_NUMBER) {
-            *dst[i] = c[i]->u.num.d;
-            continue;
-        }
-        char f[64];
-        snprintf(f, sizeof f, "%s.%c", field, 'x' + i);
-        if (!c[i]) return bad(err, w, f, "required key is missing", NULL);
-        return bad(err, w, f, "must be a number", c[i]);
-    }
-    return RCPT_OK;
-}
-
-static int bbox(const rcpt_json *v, rcpt_bbox *b, rcpt_err *err, const where *w)
-{
-    if (v->type != RCPT_JSON_OBJECT) return bad(err, w, "bounding_box", "must be an object {x, y, width, height}", v);
     static const char *const names[4] = {"x", "y", "width", "height"};
-    const rcpt_json *c[4] = {NULL, NULL, NULL, NULL};
-    for (size_t i = 0; i < v->u.obj.n; i++) {
-        const rcpt_json *k = &v->u.obj.members[i].key;
-        const char *s = k->u.str.s;
-        int id = -1;
-        if (k->u.str.len == 1 && (s[0] == 'x' || s[0] == 'y')) id = s[0] - 'x';
-        else if (k->u.str.len == 5 && !memcmp(s, "width", 5)) id = 2;
-        else if (k->u.str.len == 6 && !memcmp(s, "height", 6)) id = 3;
-        if (id >= 0) c[id] = &v->u.obj.members[i].value;
-    }
-    double *dst[4] = {&b->x, &b->y, &b->width, &b->height};
-    for (int i = 0; i < 4; i++) {
-        if (c[i] && c[i]->type == RCPT_JSON_NUMBER) {
-            *dst[i] = c[i]->u.num.d;
+    int state[4] = {-1, -1, -1, -1}; /* -1 missing, -2 ok, else the bad type */
+    if (c->t.type != RCPT_JSON_OBJECT)
+        return bad(c->err, &c->w, field,
+                   n == 4 ? "must be an object {x, y, width, height}" : "must be an object {x, y}", c->t.type);
+    int rc;
+    for (;;) {
+        if ((rc = next(c))) return rc;
+        if (c->t.type == RCPT_JSON_T_END_OBJECT) break;
+        int id = coord_id(&c->t);
+        if ((rc = next(c))) return rc;
+        if (id < 0 || id >= n) {
+            if ((rc = rcpt_json_skip(&c->R, &c->t))) return rc;
             continue;
         }
+        if (c->t.type == RCPT_JSON_NUMBER) {
+            dst[id] = c->t.d;
+            state[id] = -2;
+        } else {
+            state[id] = c->t.type;
+            if ((rc = rcpt_json_skip(&c->R, &c->t))) return rc;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (state[i] == -2) continue;
         char f[64];
-        snprintf(f, sizeof f, "bounding_box.%s", names[i]);
-        if (!c[i]) return bad(err, w, f, "required key is missing", NULL);
-        return bad(err, w, f, "must be a number", c[i]);
+        snprintf(f, sizeof f, "%s.%s", field, names[i]);
+        if (state[i] == -1) return bad(c->err, &c->w, f, "required key is missing", -1);
+        return bad(c->err, &c->w, f, "must be a number", state[i]);
     }
     return RCPT_OK;
 }
 
-/* Fill g from the object o; children/ed returned for the caller. */
-static int geom(const rcpt_json *o, rcpt_ocr_geom *g, const where *w, rcpt_err *err,
-                const rcpt_json **words, const rcpt_json **letters, const rcpt_json **ed)
+/* extracted_data: null, or {type, value} with two strings (type without
+ * NUL: it is stored as a C string). */
+static int extracted(parse_ctx *c, rcpt_ocr_word *W)
 {
-    if (o->type != RCPT_JSON_OBJECT) return bad(err, w, NULL, "must be an object", o);
+    int rc;
+    if (c->t.type == RCPT_JSON_NULL) {
+        W->ed_type = W->ed_value = NULL;
+        W->ed_value_len = 0;
+        return RCPT_OK;
+    }
+    if (c->t.type != RCPT_JSON_OBJECT)
+        return bad(c->err, &c->w, "extracted_data", "must be an object {type, value} or null", c->t.type);
+    rcpt_json_tok v[2];
+    int state[2] = {-1, -1};
+    for (;;) {
+        if ((rc = next(c))) return rc;
+        if (c->t.type == RCPT_JSON_T_END_OBJECT) break;
+        char buf[KEYBUF];
+        const char *s;
+        size_t n = key_text(&c->t, buf, sizeof buf, &s);
+        int id = n == 4 && !memcmp(s, "type", 4) ? 0 : n == 5 && !memcmp(s, "value", 5) ? 1 : -1;
+        if ((rc = next(c))) return rc;
+        if (id >= 0) {
+            v[id] = c->t;
+            state[id] = c->t.type == RCPT_JSON_STRING ? -2 : c->t.type;
+        }
+        if ((rc = rcpt_json_skip(&c->R, &c->t))) return rc;
+    }
+    static const char *const f[2] = {"extracted_data.type", "extracted_data.value"};
+    for (int i = 0; i < 2; i++) {
+        if (state[i] == -1) return bad(c->err, &c->w, f[i], "required key is missing", -1);
+        if (state[i] != -2) return bad(c->err, &c->w, f[i], "must be a string", state[i]);
+        if (i == 0) {
+            const char *ts;
+            size_t tn;
+            if ((rc = take_string(c, &v[0], &ts, &tn))) return rc;
+            if (memchr(ts, 0, tn)) return bad(c->err, &c->w, f[0], "must not contain NUL", -1);
+            W->ed_type = ts;
+        } else {
+            if ((rc = take_string(c, &v[1], &W->ed_value, &W->ed_value_len))) return rc;
+        }
+    }
+    return RCPT_OK;
+}
+
+static int record(parse_ctx *c, int level, void *rec);
+
+/* An array of records (words of a line, letters of a word).  The current
+ * token is its value; absent = empty, anything but an array = error. */
+static int children(parse_ctx *c, int level, const char *name)
+{
+    rcpt_ocr_doc *d = c->doc;
+    if (c->t.type != RCPT_JSON_ARRAY) return bad(c->err, &c->w, name, "must be an array", c->t.type);
+    where saved = c->w;
+    size_t i = 0;
+    int rc;
+    for (;; i++) {
+        if ((rc = next(c))) return rc;
+        if (c->t.type == RCPT_JSON_T_END_ARRAY) break;
+        c->w = saved;
+        c->w.level = level;
+        if (level == 1) c->w.wi = i;
+        else c->w.ci = i;
+        if (c->t.type != RCPT_JSON_OBJECT) return bad(c->err, &c->w, NULL, "must be an object", c->t.type);
+        size_t *n = level == 1 ? &d->n_words : &d->n_letters;
+        if (*n >= c->cap) return rcpt_err_set(c->err, RCPT_ELIMIT, "OCR: too many records (internal sizing error)");
+        void *rec = level == 1 ? (void *)&d->words[(*n)++] : (void *)&d->letters[(*n)++];
+        if ((rc = record(c, level, rec))) return rc;
+    }
+    c->w = saved;
+    return RCPT_OK;
+}
+
+/* One line, word or letter; the current token is its '{'. */
+static int record(parse_ctx *c, int level, void *rec)
+{
+    rcpt_ocr_doc *d = c->doc;
+    rcpt_ocr_line *L = NULL;
+    rcpt_ocr_word *W = NULL;
+    rcpt_ocr_letter *C = NULL;
+    rcpt_ocr_geom *g;
+    size_t first_word = d->n_words, first_letter = d->n_letters;
+    if (level == 0) {
+        L = rec;
+        memset(L, 0, sizeof *L);
+        g = &L->g;
+        L->line_id = (int)c->w.li + 1;
+        L->words = d->words + first_word;
+    } else if (level == 1) {
+        W = rec;
+        memset(W, 0, sizeof *W);
+        g = &W->g;
+        W->line_id = (int)c->w.li + 1;
+        W->word_id = (int)c->w.wi + 1;
+        W->letters = d->letters + first_letter;
+    } else {
+        C = rec;
+        memset(C, 0, sizeof *C);
+        g = &C->g;
+        C->line_id = (int)c->w.li + 1;
+        C->word_id = (int)c->w.wi + 1;
+        C->letter_id = (int)c->w.ci + 1;
+    }
     unsigned seen = 0;
-    int rc = RCPT_OK;
-    for (size_t i = 0; i < o->u.obj.n && rc == RCPT_OK; i++) {
-        const rcpt_json *k = &o->u.obj.members[i].key, *v = &o->u.obj.members[i].value;
-        int id = key_id(k);
+    int rc;
+    for (;;) {
+        if ((rc = next(c))) return rc;
+        if (c->t.type == RCPT_JSON_T_END_OBJECT) break;
+        int id = key_id(&c->t);
+        /* words only count on lines, letters and extracted_data on words */
+        if ((id == K_WORDS && level != 0) || ((id == K_LETTERS || id == K_ED) && level != 1)) id = 0;
         seen |= (unsigned)id;
+        if ((rc = next(c))) return rc;
+        const rcpt_json_tok *t = &c->t;
         switch (id) {
         case K_TEXT:
-            if (v->type != RCPT_JSON_STRING) return bad(err, w, "text", "must be a string", v);
-            g->text = v->u.str.s;
-            g->text_len = v->u.str.len;
+            if (t->type != RCPT_JSON_STRING) return bad(c->err, &c->w, "text", "must be a string", t->type);
+            if ((rc = take_string(c, t, &g->text, &g->text_len))) return rc;
             break;
-        case K_BBOX: rc = bbox(v, &g->bbox, err, w); break;
-        case K_TL: rc = point(v, &g->top_left, err, w, "top_left"); break;
-        case K_TR: rc = point(v, &g->top_right, err, w, "top_right"); break;
-        case K_BL: rc = point(v, &g->bottom_left, err, w, "bottom_left"); break;
-        case K_BR: rc = point(v, &g->bottom_right, err, w, "bottom_right"); break;
-        case K_ADEG: rc = num(v, &g->angle_degrees, err, w, "angle_degrees"); break;
-        case K_ARAD: rc = num(v, &g->angle_radians, err, w, "angle_radians"); break;
-        case K_CONF:
-            rc = num(v, &g->confidence, err, w, "confidence");
-            if (!rc && !(g->confidence > 0 && g->confidence <= 1)) {
+        case K_BBOX: rc = coords(c, "bounding_box", 4, &g->bbox.x); break;
+        case K_TL: rc = coords(c, "top_left", 2, &g->top_left.x); break;
+        case K_TR: rc = coords(c, "top_right", 2, &g->top_right.x); break;
+        case K_BL: rc = coords(c, "bottom_left", 2, &g->bottom_left.x); break;
+        case K_BR: rc = coords(c, "bottom_right", 2, &g->bottom_right.x); break;
+        case K_ADEG:
+        case K_ARAD:
+        case K_CONF: {
+            const char *f = id == K_ADEG ? "angle_degrees" : id == K_ARAD ? "angle_radians" : "confidence";
+            if (t->type != RCPT_JSON_NUMBER) return bad(c->err, &c->w, f, "must be a number", t->type);
+            /* the reader refuses NaN/Infinity/overflow: always finite */
+            if (id == K_ADEG) g->angle_degrees = t->d;
+            else if (id == K_ARAD) g->angle_radians = t->d;
+            else if (!(t->d > 0 && t->d <= 1)) {
                 char msg[96];
-                snprintf(msg, sizeof msg, "must be > 0 and <= 1, got %.17g", g->confidence);
-                return bad(err, w, "confidence", msg, NULL);
+                snprintf(msg, sizeof msg, "must be > 0 and <= 1, got %.17g", t->d);
+                return bad(c->err, &c->w, "confidence", msg, -1);
+            } else {
+                g->confidence = t->d;
             }
             break;
-        case K_WORDS: if (words) *words = v; break;
-        case K_LETTERS: if (letters) *letters = v; break;
-        case K_ED: if (ed) *ed = v; break;
         }
+        case K_WORDS:
+            /* given twice: the last array wins, the first one's records go */
+            d->n_words = first_word;
+            d->n_letters = first_letter;
+            rc = children(c, 1, "words");
+            L->n_words = d->n_words - first_word;
+            break;
+        case K_LETTERS:
+            d->n_letters = first_letter;
+            rc = children(c, 2, "letters");
+            W->n_letters = d->n_letters - first_letter;
+            break;
+        case K_ED: rc = extracted(c, W); break;
+        default: rc = rcpt_json_skip(&c->R, &c->t); break;
+        }
+        if (rc) return rc;
     }
-    if (rc) return rc;
     if ((seen & K_GEOM) != K_GEOM) {
         for (int b = 0; b < 9; b++)
-            if (!(seen & (1u << b))) return bad(err, w, key_names[b], "required key is missing", NULL);
+            if (!(seen & (1u << b))) return bad(c->err, &c->w, key_names[b], "required key is missing", -1);
+    }
+    if (W) W->is_noise = rcpt_ocr_is_noise(g->text, g->text_len);
+    if (C && !rcpt_ocr_is_one_grapheme(g->text, g->text_len))
+        return bad(c->err, &c->w, "text",
+                   g->text_len ? "must be exactly one character (one grapheme cluster)"
+                               : "must be exactly one character, got an empty string",
+                   -1);
+    return RCPT_OK;
+}
+
+/* The lines array (current token: its value). */
+static int lines(parse_ctx *c)
+{
+    rcpt_ocr_doc *d = c->doc;
+    if (c->t.type != RCPT_JSON_ARRAY)
+        return rcpt_err_set(c->err, RCPT_EINVAL, "lines: must be an array, got %s", rcpt_json_type_name(c->t.type));
+    d->n_lines = d->n_words = d->n_letters = 0; /* "lines" given twice: the last wins */
+    int rc;
+    for (size_t li = 0;; li++) {
+        if ((rc = next(c))) return rc;
+        if (c->t.type == RCPT_JSON_T_END_ARRAY) break;
+        c->w.level = 0;
+        c->w.li = li;
+        if (c->t.type != RCPT_JSON_OBJECT) return bad(c->err, &c->w, NULL, "must be an object", c->t.type);
+        if (d->n_lines >= c->cap) return rcpt_err_set(c->err, RCPT_ELIMIT, "OCR: too many records (internal sizing error)");
+        if ((rc = record(c, 0, &d->lines[d->n_lines++]))) return rc;
     }
     return RCPT_OK;
 }
 
-/* children arrays: absent = empty, anything but an array = error */
-static int kids(const rcpt_json *v, const char *name, const where *w, rcpt_err *err, size_t *n)
+static int document(parse_ctx *c)
 {
-    *n = 0;
-    if (!v) return RCPT_OK;
-    if (v->type != RCPT_JSON_ARRAY) return bad(err, w, name, "must be an array", v);
-    *n = v->u.arr.n;
+    int rc = next(c);
+    if (rc) return rc;
+    if (c->t.type != RCPT_JSON_OBJECT)
+        return rcpt_err_set(c->err, RCPT_EINVAL, "document: must be an object {\"lines\": [...]}, got %s",
+                            rcpt_json_type_name(c->t.type));
+    int have_lines = 0;
+    for (;;) {
+        if ((rc = next(c))) return rc;
+        if (c->t.type == RCPT_JSON_T_END_OBJECT) break;
+        char buf[KEYBUF];
+        const char *s;
+        size_t n = key_text(&c->t, buf, sizeof buf, &s);
+        int is_lines = n == 5 && !memcmp(s, "lines", 5);
+        if ((rc = next(c))) return rc;
+        if (is_lines) {
+            have_lines = 1;
+            rc = lines(c);
+        } else {
+            rc = rcpt_json_skip(&c->R, &c->t); /* classification, receipts, ... */
+        }
+        if (rc) return rc;
+    }
+    if (!have_lines) return rcpt_err_set(c->err, RCPT_EINVAL, "lines: required key is missing");
+    if ((rc = next(c))) return rc; /* nothing may follow */
     return RCPT_OK;
 }
-
-typedef struct ocr_private {
-    char *text;   /* the JSON's decoded text: every string points into it */
-} ocr_private;
 
 void rcpt_ocr_free(rcpt_ocr_doc *doc)
 {
-    if (!doc) return;
-    ocr_private *p = doc->arena;
-    if (p) free(p->text);
     free(doc);
 }
 
-static int fill(const rcpt_json *lines, rcpt_ocr_doc *doc, rcpt_err *err)
-{
-    size_t wn = 0, cn = 0;
-    where w = {0, 0, 0, 0};
-    for (size_t li = 0; li < lines->u.arr.n; li++) {
-        rcpt_ocr_line *L = &doc->lines[li];
-        const rcpt_json *words = NULL;
-        w.level = 0;
-        w.li = li;
-        int rc = geom(&lines->u.arr.items[li], &L->g, &w, err, &words, NULL, NULL);
-        if (rc) return rc;
-        L->line_id = (int)li + 1;
-        L->words = doc->words + wn;
-        kids(words, "words", &w, err, &L->n_words); /* shape checked by count() */
-        for (size_t wi = 0; wi < L->n_words; wi++) {
-            rcpt_ocr_word *W = &doc->words[wn++];
-            const rcpt_json *letters = NULL, *ed = NULL;
-            w.level = 1;
-            w.wi = wi;
-            if ((rc = geom(&words->u.arr.items[wi], &W->g, &w, err, NULL, &letters, &ed))) return rc;
-            W->line_id = (int)li + 1;
-            W->word_id = (int)wi + 1;
-            W->is_noise = rcpt_ocr_is_noise(W->g.text, W->g.text_len);
-            if (ed && ed->type != RCPT_JSON_NULL) {
-                if (ed->type != RCPT_JSON_OBJECT)
-                    return bad(err, &w, "extracted_data", "must be an object {type, value} or null", ed);
-                const rcpt_json *t = rcpt_json_get(ed, "type"), *v = rcpt_json_get(ed, "value");
-                if (!t) return bad(err, &w, "extracted_data.type", "required key is missing", NULL);
-                if (t->type != RCPT_JSON_STRING) return bad(err, &w, "extracted_data.type", "must be a string", t);
-                if (memchr(t->u.str.s, 0, t->u.str.len))
-                    return bad(err, &w, "extracted_data.type", "must not contain NUL", NULL);
-                if (!v) return bad(err, &w, "extracted_data.value", "required key is missing", NULL);
-                if (v->type != RCPT_JSON_STRING)
-                    return bad(err, &w, "extracted_data.value", "must be a string", v);
-                W->ed_type = t->u.str.s;
-                W->ed_value = v->u.str.s;
-                W->ed_value_len = v->u.str.len;
-            }
-            W->letters = doc->letters + cn;
-            kids(letters, "letters", &w, err, &W->n_letters);
-            for (size_t ci = 0; ci < W->n_letters; ci++) {
-                rcpt_ocr_letter *C = &doc->letters[cn++];
-                w.level = 2;
-                w.ci = ci;
-                if ((rc = geom(&letters->u.arr.items[ci], &C->g, &w, err, NULL, NULL, NULL))) return rc;
-                if (!rcpt_ocr_is_one_grapheme(C->g.text, C->g.text_len))
-                    return bad(err, &w, "text",
-                               C->g.text_len ? "must be exactly one character (one grapheme cluster)"
-                                             : "must be exactly one character, got an empty string",
-                               NULL);
-                C->line_id = (int)li + 1;
-                C->word_id = (int)wi + 1;
-                C->letter_id = (int)ci + 1;
-            }
-        }
-    }
-    return RCPT_OK;
-}
-
-/* First pass: shapes of lines/words/letters arrays, and the totals. */
-static int count(const rcpt_json *lines, size_t *nw, size_t *nc, rcpt_err *err)
-{
-    where w = {0, 0, 0, 0};
-    *nw = *nc = 0;
-    for (size_t li = 0; li < lines->u.arr.n; li++) {
-        const rcpt_json *L = &lines->u.arr.items[li];
-        w.level = 0;
-        w.li = li;
-        if (L->type != RCPT_JSON_OBJECT) return bad(err, &w, NULL, "must be an object", L);
-        size_t n;
-        const rcpt_json *words = rcpt_json_getn(L, "words", 5);
-        int rc = kids(words, "words", &w, err, &n);
-        if (rc) return rc;
-        *nw += n;
-        for (size_t wi = 0; wi < n; wi++) {
-            const rcpt_json *W = &words->u.arr.items[wi];
-            w.level = 1;
-            w.wi = wi;
-            if (W->type != RCPT_JSON_OBJECT) return bad(err, &w, NULL, "must be an object", W);
-            size_t m;
-            if ((rc = kids(rcpt_json_getn(W, "letters", 7), "letters", &w, err, &m))) return rc;
-            *nc += m;
-        }
-    }
-    if (lines->u.arr.n > INT32_MAX || *nw > INT32_MAX || *nc > INT32_MAX)
-        return rcpt_err_set(err, RCPT_ELIMIT, "lines: too many records");
-    return RCPT_OK;
-}
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 int rcpt_ocr_parse_opts(const char *json, size_t len, const rcpt_ocr_opts *opts, rcpt_ocr_doc **out,
                         rcpt_err *err)
@@ -559,53 +697,51 @@ int rcpt_ocr_parse_opts(const char *json, size_t len, const rcpt_ocr_opts *opts,
     size_t max = opts && opts->max_size ? opts->max_size : RCPT_OCR_MAX_SIZE_DEFAULT;
     if (len > max)
         return rcpt_err_set(err, RCPT_ELIMIT, "OCR JSON of %zu bytes exceeds the limit of %zu bytes", len, max);
-    rcpt_json_doc *jd;
-    rcpt_json_opts jo = {0, 0};
-    int rc = rcpt_json_parse(json, len, &jo, &jd, err, NULL);
-    if (rc) return rc;
-    const rcpt_json *root = rcpt_json_root(jd);
-    const rcpt_json *lines = NULL;
-    size_t nw = 0, nc = 0;
-    if (root->type != RCPT_JSON_OBJECT) {
-        rc = rcpt_err_set(err, RCPT_EINVAL, "document: must be an object {\"lines\": [...]}, got %s",
-                          rcpt_json_type_name(root->type));
-    } else if (!(lines = rcpt_json_getn(root, "lines", 5))) {
-        rc = rcpt_err_set(err, RCPT_EINVAL, "lines: required key is missing");
-    } else if (lines->type != RCPT_JSON_ARRAY) {
-        rc = rcpt_err_set(err, RCPT_EINVAL, "lines: must be an array, got %s", rcpt_json_type_name(lines->type));
-    } else {
-        rc = count(lines, &nw, &nc, err);
+    size_t cap = len / MIN_RECORD_BYTES + 4;
+    size_t off_lines = align16(sizeof(rcpt_ocr_doc));
+    size_t off_words = off_lines + align16(cap * sizeof(rcpt_ocr_line));
+    size_t off_letters = off_words + align16(cap * sizeof(rcpt_ocr_word));
+    size_t off_str = off_letters + align16(cap * sizeof(rcpt_ocr_letter));
+    size_t total = off_str + len + 16;
+    char *mem = malloc(total);
+    if (!mem) return rcpt_err_set(err, RCPT_ENOMEM, "OCR: out of memory for a %zu-byte document", len);
+    rcpt_ocr_doc *doc = (rcpt_ocr_doc *)(void *)mem;
+    memset(doc, 0, sizeof *doc);
+    doc->lines = (rcpt_ocr_line *)(void *)(mem + off_lines);
+    doc->words = (rcpt_ocr_word *)(void *)(mem + off_words);
+    doc->letters = (rcpt_ocr_letter *)(void *)(mem + off_letters);
+    doc->arena = mem + off_str;
+
+    parse_ctx c;
+    memset(&c.w, 0, sizeof c.w);
+    c.doc = doc;
+    c.cap = cap;
+    c.str = mem + off_str;
+    c.str_end = mem + total;
+    c.err = err;
+    rcpt_json_reader_init(&c.R, json, len, 0, err);
+    int rc = document(&c);
+    if (rc == RCPT_EINVAL && !c.R.failed) {
+        /* A broken document is reported as JSON first, whatever record
+         * problem comes before the break (the DOM parser's order, and what a
+         * truncated upload should say): read on, and if the rest is not
+         * JSON, say that instead. */
+        rcpt_err syn = {0};
+        c.R.err = &syn;
+        for (;;) {
+            if (rcpt_json_next(&c.R, &c.t)) {
+                if (err) *err = syn;
+                rc = syn.code;
+                break;
+            }
+            if (c.t.type == RCPT_JSON_T_EOF) break;
+        }
     }
+    rcpt_json_reader_done(&c.R);
     if (rc) {
-        rcpt_json_free(jd);
+        free(mem);
         return rc;
     }
-    size_t nl = lines->u.arr.n;
-    size_t sz = sizeof(rcpt_ocr_doc) + sizeof(ocr_private) + 16 + nl * sizeof(rcpt_ocr_line) +
-                nw * sizeof(rcpt_ocr_word) + nc * sizeof(rcpt_ocr_letter);
-    rcpt_ocr_doc *doc = calloc(1, sz);
-    if (!doc) {
-        rcpt_json_free(jd);
-        return rcpt_err_set(err, RCPT_ENOMEM, "OCR: out of memory for %zu lines, %zu words, %zu letters", nl, nw,
-                            nc);
-    }
-    char *p = (char *)(doc + 1);
-    ocr_private *priv = (ocr_private *)p;
-    p += (sizeof(ocr_private) + 15) & ~(size_t)15;
-    doc->arena = priv;
-    doc->lines = (rcpt_ocr_line *)p;
-    doc->n_lines = nl;
-    doc->words = (rcpt_ocr_word *)(doc->lines + nl);
-    doc->n_words = nw;
-    doc->letters = (rcpt_ocr_letter *)(doc->words + nw);
-    doc->n_letters = nc;
-    rc = fill(lines, doc, err);
-    if (rc) {
-        rcpt_json_free(jd);
-        free(doc);
-        return rc;
-    }
-    priv->text = rcpt_json_release(jd);
     *out = doc;
     return RCPT_OK;
 }

@@ -1,9 +1,11 @@
 /* Vision OCR JSON -> lines, words and letters (spec/ocr-geometry.md §2-§4).
  *
- * The parsed document is one allocation arena owned by rcpt_ocr_doc; every
- * string inside it (text, extracted_data) points into that arena, is
+ * The parsed document is one allocation owned by rcpt_ocr_doc (the header,
+ * the three record arrays and the strings, sized from the input length);
+ * every string inside it (text, extracted_data) points into it, is
  * NUL-terminated and also carries its byte length (text may hold NUL bytes
- * written as \u0000 in the JSON).  Ids are numbered as the spec says: line_id
+ * written as \u0000 in the JSON).  The input buffer is not kept: the caller
+ * may free it as soon as rcpt_ocr_parse returns.  Ids are numbered as the spec says: line_id
  * from 1 in array order, word_id from 1 restarting per line, letter_id from 1
  * restarting per word.
  *
@@ -63,7 +65,7 @@ typedef struct rcpt_ocr_doc {
     rcpt_ocr_line *lines;   size_t n_lines;
     rcpt_ocr_word *words;   size_t n_words;    /* all words, document order */
     rcpt_ocr_letter *letters; size_t n_letters; /* all letters, document order */
-    void *arena;                                /* private */
+    void *arena;                                /* private (the string area) */
 } rcpt_ocr_doc;
 
 /* Parse and validate a Vision OCR JSON document (rules: docs/ocr-format.md).

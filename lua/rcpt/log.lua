@@ -80,6 +80,13 @@ end
 function M.set_sink(f) sink = f end
 function M.set_level(name) threshold = LEVELS[name] or threshold end
 
+-- rcpt.json refuses strings that are not UTF-8; the fallback line below
+-- must still be written, so its text is made ASCII-safe first.
+local function valid_utf8(s)
+  if utf8.len(s) then return s end
+  return (s:gsub("[\128-\255]", "?"))
+end
+
 local function emit(level, msg, fields)
   if LEVELS[level] < threshold then return end
   local rec = { level = level, msg = M.scrub(tostring(msg)), ts = os.date("!%Y-%m-%dT%H:%M:%SZ") }
@@ -87,7 +94,10 @@ local function emit(level, msg, fields)
     if rec[k] == nil then rec[k] = scrub_value(v) end
   end
   local ok, line = pcall(json.encode, rec)
-  if not ok then line = json.encode({ level = level, msg = M.scrub(tostring(msg)), log_error = tostring(line) }) end
+  if not ok then
+    line = json.encode({ level = level, msg = valid_utf8(M.scrub(tostring(msg))),
+      log_error = valid_utf8(tostring(line)) })
+  end
   sink:write(line, "\n")
   if sink.flush then sink:flush() end
 end

@@ -32,7 +32,7 @@ return {
   help = [[Runs the AWS Lambda Runtime API loop against AWS_LAMBDA_RUNTIME_API
 (host:port).  The handler is _HANDLER (default main.handler: module `main`,
 function `handler`), found like any module, so --lua DIR / RCPT_LUA_PATH
-override the embedded lua/main.lua.  Each event is decoded with rcpt.json (lua-cjson) and
+override the embedded lua/main.lua.  Each event is decoded with rcpt.json (C, core/json) and
 handler(event, context) is called; its result is posted as JSON.  Errors are
 posted as {errorMessage, errorType, stackTrace}; errorType is the error
 table's `type` field, else Runtime.HandlerError (Runtime.MalformedEvent,

@@ -44,9 +44,9 @@ local function check_entities(list, kind)
 end
 M.check_entities = check_entities
 
--- lua-cjson decodes JSON null as a light userdata; treat it as absent.
-local ok_cjson, cjson = pcall(require, "cjson")
-M.null = ok_cjson and cjson.null or nil
+-- rcpt.json decodes JSON null as a light userdata (the same value as
+-- lua-cjson's cjson.null); treat it as absent.
+M.null = require("rcpt.json").null
 
 local function tag(e)
   local ed = e.extracted_data

@@ -6,19 +6,17 @@
 --   M.encode_words(words) -> string | nil, err
 --   M.decode(text) -> rows | nil, err        (JSON null -> nil)
 --
--- Strings go through lua-cjson.  Objects are assembled here because
--- Debian's lua-cjson 2.1.0 cannot do what the rows need: its number
--- precision stops at 14 digits (coordinates would not round-trip), it has
--- no encode_escape_forward_slash (we undo its "\/"; JSON allows both), and
--- it writes whole floats as integers.  Numbers are written like Python's
--- json.dumps: floats in the shortest form that reads back exactly, with
--- ".0" when whole; ids as integers.  Keys come in the entity's field order.
-local cjson = require("cjson")
+-- Strings go through rcpt.json (minimal escapes, "/" as it is).  Objects
+-- are assembled here because the rows need their own number style and key
+-- order: numbers are written like Python's json.dumps: floats in the
+-- shortest form that reads back exactly, with ".0" when whole; ids as
+-- integers.  Keys come in the entity's field order.
+local json = require("rcpt.json")
 
 local M = {}
 
 local function str(s)
-  return (cjson.encode(s):gsub("\\/", "/"))
+  return json.encode(s)
 end
 
 local function float(v)
@@ -95,7 +93,7 @@ local function row(kind, i, e, fields)
     elseif k == "is_noise" then
       s = v and "true" or "false"
     elseif k == "extracted_data" then
-      if v == nil or v == cjson.null then
+      if v == nil or v == json.null then
         s = "null"
       elseif type(v) == "table" and type(v.type) == "string" and type(v.value) == "string" then
         s = "{" .. str("type") .. ":" .. str(v.type) .. "," .. str("value") .. ":" .. str(v.value) .. "}"
@@ -124,7 +122,7 @@ function M.encode_words(words) return encode(words, "words", WORD_FIELDS) end
 
 local function denull(t)
   for k, v in pairs(t) do
-    if v == cjson.null then t[k] = nil elseif type(v) == "table" then denull(v) end
+    if v == json.null then t[k] = nil elseif type(v) == "table" then denull(v) end
   end
   return t
 end
@@ -136,9 +134,9 @@ function M.decode(text)
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
     if line:match("%S") then
-      local ok, r = pcall(cjson.decode, line)
-      if not ok or type(r) ~= "table" then
-        return nil, string.format("ndjson row %d: invalid JSON (%s)", n, tostring(r))
+      local r, jerr = json.decode(line)
+      if type(r) ~= "table" then
+        return nil, string.format("ndjson row %d: invalid JSON (%s)", n, tostring(jerr or "not an object"))
       end
       denull(r)
       for k in pairs(INT) do
