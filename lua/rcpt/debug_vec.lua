@@ -1,23 +1,32 @@
--- Looking at the published vectors: the functions behind `rcpt vec` (and the
--- REPL helpers; the REPL hooks them in).
+-- Looking at the published vectors: the functions behind `rcpt vec`, and the
+-- REPL helpers (lua/rcpt/repl.lua installs this module's functions as
+-- globals, so only the two helpers are functions at the top level):
 --
---   local dv = require("rcpt.debug_vec")
---   dv.open(env, coll) -> coll, version, manifest | nil   (kept in memory per version)
---   dv.stats(env, coll) -> { collection, version, count, dimension, bytes, sha256,
+--   vec_stats(coll)                       print and return the stats of a collection
+--   vec_query(coll, text_or_vector[, {k=, where=}])   print and return the hits
+--   (the default env, rcpt.env.open(), is opened on first use; set
+--    require("rcpt.debug_vec").env to use another; .out = a file to print to)
+--
+-- The library (M.lib, used by `rcpt vec`):
+--   local lib = require("rcpt.debug_vec").lib
+--   lib.open(env, coll) -> coll, version, manifest | nil   (kept in memory per version)
+--   lib.stats(env, coll) -> { collection, version, count, dimension, bytes, sha256,
 --                            created_at, versions = {...}, pending_runs, pending_metadata }
---   dv.query(env, coll, text_or_vector, { k =, where = }) -> { {id, score, document, metadata}, ... }
+--   lib.query(env, coll, text_or_vector, { k =, where = }) -> { {id, score, document, metadata}, ... }
 --       text -> embedded with the local embedder (rcpt.embed) at the snapshot's dimension;
 --       vector -> a float32 string (dim*4 bytes) or an array of numbers
---   dv.read_vector(path, dim) -> float32 string   (a raw float32 file or a JSON array)
---   dv.format_stats(t), dv.format_hits(hits) -> text
+--   lib.read_vector(path, dim) -> float32 string   (a raw float32 file or a JSON array)
+--   lib.format_stats(t), lib.format_hits(hits) -> text
 local vectors = require("rcpt.vectors")
 local json = require("rcpt.json")
 
 local M = {}
+local L = {}
+M.lib = L
 
 local mem = {} -- bucket/coll -> { version =, coll =, manifest = }
 
-function M.open(env, coll_name)
+function L.open(env, coll_name)
   vectors.check_coll(coll_name)
   local version = vectors.pointer(env, coll_name)
   if not version then return nil end
@@ -30,8 +39,8 @@ function M.open(env, coll_name)
   return coll, v, man
 end
 
-function M.stats(env, coll_name)
-  local coll, version, man = M.open(env, coll_name)
+function L.stats(env, coll_name)
+  local coll, version, man = L.open(env, coll_name)
   local t = { collection = coll_name, version = version or json.null, count = 0 }
   if coll then
     t.count, t.dimension = coll:count(), coll:dim()
@@ -46,7 +55,7 @@ function M.stats(env, coll_name)
   return t
 end
 
-function M.format_stats(t)
+function L.format_stats(t)
   local lines = {
     string.format("collection  %s", t.collection),
     string.format("version     %s", t.version ~= json.null and t.version or "(none published)"),
@@ -63,7 +72,7 @@ function M.format_stats(t)
   return table.concat(lines, "\n") .. "\n"
 end
 
-function M.read_vector(path, dim)
+function L.read_vector(path, dim)
   local f, err = io.open(path, "rb")
   if not f then error({ type = "InvalidInput", msg = "--vector: " .. tostring(err) }, 0) end
   local s = f:read("a")
@@ -91,9 +100,9 @@ end
 local KEY_META = { "merchant_name", "image_id", "receipt_id", "line_id", "word_id", "place_id",
   "normalized_phone_10", "embedding_type" }
 
-function M.query(env, coll_name, what, opts)
+function L.query(env, coll_name, what, opts)
   opts = opts or {}
-  local coll = M.open(env, coll_name)
+  local coll = L.open(env, coll_name)
   if not coll then error({ type = "NotFound", msg = coll_name .. ": no snapshot published yet" }, 0) end
   local q = what
   if type(what) == "string" and opts.text then
@@ -112,7 +121,7 @@ function M.query(env, coll_name, what, opts)
   return hits
 end
 
-function M.format_hits(hits)
+function L.format_hits(hits)
   local out = {}
   for i, h in ipairs(hits) do
     local md = {}
@@ -124,6 +133,41 @@ function M.format_hits(hits)
       h.document or "", table.concat(md, " "))
   end
   return table.concat(out, "\n") .. (#out > 0 and "\n" or "")
+end
+
+local default_env
+local function the_env()
+  if M.env then return M.env end
+  default_env = default_env or require("rcpt.env").open()
+  return default_env
+end
+
+function M.vec_stats(coll)
+  local t = L.stats(the_env(), coll)
+  local out = M.out or io.stdout
+  out:write(L.format_stats(t))
+  return t
+end
+
+-- text is embedded (local embedder); a string of dim*4 bytes or a table of
+-- numbers is a vector
+function M.vec_query(coll, what, opts)
+  opts = opts or {}
+  local e = the_env()
+  local q, text = what, true
+  if type(what) == "table" then
+    local parts = {}
+    for i, x in ipairs(what) do parts[i] = string.pack("<f", x) end
+    q, text = table.concat(parts), false
+  else
+    local c = L.open(e, coll)
+    if c and #what == c:dim() * 4 and opts.text == nil then text = false end
+  end
+  if opts.text ~= nil then text = opts.text end
+  local hits = L.query(e, coll, q, { k = opts.k, where = opts.where, text = text })
+  local out = M.out or io.stdout
+  out:write(L.format_hits(hits))
+  return hits
 end
 
 return M

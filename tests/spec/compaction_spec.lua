@@ -442,6 +442,24 @@ describe("compaction", function()
     code, _, err = support.rcpt({ "vec", "query", "lines", "--vector", dir .. "/nope" }, { env = envv })
     assert.are.equal(1, code)
     assert.matches("nope", err)
+    -- the REPL helpers (installed as globals by rcpt.repl)
+    local dv = require("rcpt.debug_vec")
+    local g = require("rcpt.repl").install({})
+    assert.are.equal(dv.vec_query, g.vec_query)
+    assert.is_nil(g.open)
+    dv.env = e
+    dv.out = assert(io.open(dir .. "/repl.out", "w"))
+    local t = dv.vec_stats("lines")
+    local hits = dv.vec_query("lines", r.vecs[id], { k = 2 })
+    local nums = { string.unpack("<" .. string.rep("f", fx.DIM), r.vecs[id]) }
+    nums[#nums] = nil -- unpack's next position
+    local hits2 = dv.vec_query("lines", nums, { k = 1 })
+    dv.out:close()
+    dv.out, dv.env = nil, nil
+    assert.are.equal(#r.ids.lines, t.count)
+    assert.are.equal(id, hits[1].id)
+    assert.are.equal(id, hits2[1].id)
+    assert.matches(id, support.read(dir .. "/repl.out"), 1, true)
   end)
 end)
 

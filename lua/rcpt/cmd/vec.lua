@@ -30,7 +30,7 @@ return {
       return 2
     end
     local json = require("rcpt.json")
-    local dv = require("rcpt.debug_vec")
+    local dv = require("rcpt.debug_vec").lib
     local ok, env = pcall(require("rcpt.env").open, { store = opts.store, objects = opts.objects })
     if not ok then
       io.stderr:write("rcpt vec: ", type(env) == "table" and env.msg or tostring(env), "\n")
