@@ -134,7 +134,7 @@ static rcpt_vec_coll *load_raw(const char *file, long n, int dim)
             exit(1);
         }
         for (long i = 0; i < m; i++) {
-            snprintf(ids[i], 16, "v%07ld", base + i);
+            snprintf(ids[i], 16, "v%07ld", (base + i) % 10000000L);
             kv[i] = (rcpt_vec_kv){"row", {.type = RCPT_VEC_INT, .i = base + i}};
             rows[i] = (rcpt_vec_row){ids[i], buf + i * dim, NULL, 0, &kv[i], 1};
         }
