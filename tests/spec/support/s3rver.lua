@@ -2,7 +2,7 @@
 -- `npm ci`, which scripts/test.sh runs) on 127.0.0.1 for a spec.
 --
 --   local s3rver = require("support.s3rver")
---   local srv = s3rver.start({ bucket = "rcpt-test" })
+--   local srv = s3rver.start({ bucket = "rcpt-test" })   -- or { buckets = { "raw", "site", ... } }
 --   srv.endpoint  -- "http://127.0.0.1:PORT"
 --   srv.env       -- { AWS_ENDPOINT_URL = ..., AWS_ACCESS_KEY_ID = "S3RVER", ... } for net.objects opts.env
 --   srv:stop()    -- kill + wait, remove its folder; safe to call twice
@@ -35,7 +35,9 @@ local function sleep(s) os.execute("sleep " .. s) end
 
 function M.start(opts)
   opts = opts or {}
-  local bucket = opts.bucket or "rcpt-test"
+  -- every bucket is created at start (--configure-bucket repeats); srv.bucket is the first
+  local buckets = opts.buckets or { opts.bucket or "rcpt-test" }
+  local bucket = buckets[1]
   local node_dir = env.src .. "/tests/node"
   local bin = node_dir .. "/node_modules/s3rver/bin/s3rver.js"
   local f = io.open(bin, "r")
@@ -46,6 +48,8 @@ function M.start(opts)
   f:close()
   -- the pid of this rcpt process: the shell's parent
   local me = sh("echo $PPID"):match("%d+")
+  local configure = ""
+  for _, b in ipairs(buckets) do configure = configure .. " --configure-bucket " .. env.quote(b) end
   for try = 1, 5 do
     local port = free_port()
     local dir = env.tmpdir()
@@ -54,7 +58,7 @@ function M.start(opts)
     -- node in the background, plus a watchdog that kills it when we are gone
     local cmd = "cd " .. env.quote(node_dir) .. " && NODE_OPTIONS=--openssl-legacy-provider "
       .. "node " .. env.quote(bin) .. " -d " .. env.quote(dir .. "/data") .. " -a 127.0.0.1 -p " .. port
-      .. " -s --configure-bucket " .. env.quote(bucket) .. " >" .. env.quote(log) .. " 2>&1 </dev/null & "
+      .. " -s" .. configure .. " >" .. env.quote(log) .. " 2>&1 </dev/null & "
       .. "pid=$!; echo $pid; "
       .. "( while kill -0 " .. me .. " 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; "
       .. "kill $pid 2>/dev/null ) >/dev/null 2>&1 </dev/null &"
@@ -71,7 +75,7 @@ function M.start(opts)
     end
     if ready then
       local srv = {
-        pid = pid, port = port, dir = dir, bucket = bucket, endpoint = endpoint,
+        pid = pid, port = port, dir = dir, bucket = bucket, buckets = buckets, endpoint = endpoint,
         env = {
           AWS_ENDPOINT_URL = endpoint, AWS_ENDPOINT_URL_S3 = false,
           AWS_ACCESS_KEY_ID = "S3RVER", AWS_SECRET_ACCESS_KEY = "S3RVER",
