@@ -1,4 +1,4 @@
--- label: netns
+-- label: netns, noasan
 -- End to end on the AWS backends (issue 6 item 6): the entity store on DynamoDB Local (stream
 -- NEW_AND_OLD_IMAGES), the buckets on s3rver, the OCR job queue on local-aws-sqs, and
 -- `rcpt lambda` fed by the Runtime API stand-in.
