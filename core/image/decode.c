@@ -196,8 +196,15 @@ static int png_header(const unsigned char *p, size_t len, rcpt_image_info *info,
 {
     if (len < 33 || memcmp(p + 12, "IHDR", 4) != 0 || be32(p + 8) != 13)
         return rcpt_err_set(err, RCPT_ECORRUPT, "png: missing or truncated IHDR");
-    info->width = (int)(be32(p + 16) & 0x7FFFFFFF);
-    info->height = (int)(be32(p + 20) & 0x7FFFFFFF);
+    /* PNG allows 1 .. 2^31-1 (libpng refuses the rest later, but the header
+     * info must not report a 0-wide image as valid: found by
+     * tests/fuzz/fuzz_image) */
+    uint32_t w = be32(p + 16), h = be32(p + 20);
+    if (w == 0 || h == 0 || w > 0x7FFFFFFFu || h > 0x7FFFFFFFu)
+        return rcpt_err_set(err, RCPT_ECORRUPT, "png: IHDR size %ux%u is not a valid image size",
+                            (unsigned)w, (unsigned)h);
+    info->width = (int)w;
+    info->height = (int)h;
     /* tRNS comes after IHDR and before IDAT; a cheap scan over chunk headers */
     int trns = 0;
     size_t pos = 33;

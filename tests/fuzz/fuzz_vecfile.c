@@ -15,7 +15,12 @@
 #include "fuzz_util.h"
 #include "vec/vec.h"
 
-static char path[64];
+static char path[512];
+
+static void remove_file(void)
+{
+    remove(path);
+}
 
 static void check_coll(const rcpt_vec_coll *c)
 {
@@ -95,8 +100,11 @@ static void manifest_text(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     manifest_text(data, size);
-    if (!path[0])
-        snprintf(path, sizeof path, "/tmp/rcpt-fuzz-vec-%ld.db", (long)getpid());
+    if (!path[0]) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(path, sizeof path, "%s/rcpt-fuzz-vec-%ld.db", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+        atexit(remove_file);
+    }
     FILE *f = fopen(path, "wb");
     FUZZ_CHECK(f != NULL, "cannot write %s", path);
     if (size)

@@ -44,7 +44,11 @@ run_one() { # target -> writes $build/fuzz-logs/<t>.summary
   [ -d "$seeds" ] && cp "$seeds"/* "$scratch"/ 2>/dev/null
   local seeds_n; seeds_n=$(find "$scratch" -type f | wc -l)
   local dict=()
-  [ -f "$here/${t#fuzz_}.dict" ] && dict=(-dict="$here/${t#fuzz_}.dict")
+  case $t in
+    fuzz_s3xml) dict=(-dict="$here/xml.dict") ;;
+    fuzz_image|fuzz_vecfile) ;;
+    *) dict=(-dict="$here/json.dict") ;;
+  esac
   local t0=$SECONDS
   (cd "$build/crashes" && "$exe" "$scratch" "${dict[@]}" -max_total_time="$secs" -timeout=20 \
       -rss_limit_mb=2560 -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" >"$log" 2>&1)
