@@ -5,6 +5,7 @@
 
 #include <lauxlib.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 static int host_repl(lua_State *L)
@@ -31,6 +32,15 @@ static int host_modules(lua_State *L)
     return 1;
 }
 
+/* now_ms() -> milliseconds (float) on the monotonic clock, for durations */
+static int host_now_ms(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec * 1000.0 + (lua_Number)ts.tv_nsec / 1e6);
+    return 1;
+}
+
 /* remaining_ms() -> ms | nil: see rcpt_host_remaining_ms (host.h) */
 static int host_remaining_ms(lua_State *L)
 {
@@ -47,6 +57,7 @@ static const luaL_Reg host_funcs[] = {
     {"modules", host_modules},
     {"lambda_loop", rcpt_host_lambda_loop},
     {"remaining_ms", host_remaining_ms},
+    {"now_ms", host_now_ms},
     {NULL, NULL},
 };
 

@@ -15,9 +15,8 @@ int rcpt_store_open(const char *url, rcpt_store **out, rcpt_err *err)
             return rcpt_err_set(err, RCPT_EINVAL, "store URL '%s': missing a path after sqlite:", url);
         return rcpt_store_open_sqlite(url + 7, out, err);
     }
-    /* a DynamoDB backend registers "dynamodb:TABLE" here */
     if (strncmp(url, "dynamodb:", 9) == 0)
-        return rcpt_err_set(err, RCPT_EINVAL, "store URL '%s': the dynamodb backend is not built in", url);
+        return rcpt_store_open_dynamodb(url + 9, out, err);
     return rcpt_err_set(err, RCPT_EINVAL, "store URL '%s': unknown scheme (expected sqlite:PATH or dynamodb:TABLE)", url);
 }
 

@@ -228,10 +228,23 @@ struct rcpt_store {
     void *impl;
 };
 
-/* url: "sqlite:PATH" (file created with its schema when missing). */
+/* url: "sqlite:PATH" (file created with its schema when missing) or
+ * "dynamodb:TABLE" (an existing table: `rcpt store init` creates it). */
 int rcpt_store_open(const char *url, rcpt_store **out, rcpt_err *err);
 void rcpt_store_close(rcpt_store *st);
 int rcpt_store_open_sqlite(const char *path, rcpt_store **out, rcpt_err *err);
+/* DynamoDB (dynamodb.c): endpoint AWS_ENDPOINT_URL_DYNAMODB, else
+ * AWS_ENDPOINT_URL, else https://dynamodb.REGION.amazonaws.com; region
+ * AWS_REGION / AWS_DEFAULT_REGION; AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN.  What is atomic there: see the top of dynamodb.c. */
+int rcpt_store_open_dynamodb(const char *table, rcpt_store **out, rcpt_err *err);
+struct rcpt_awsjson;
+struct rcpt_http_client;
+/* A DynamoDB JSON-protocol client configured as the backend's (store init). */
+int rcpt_ddb_client_new(struct rcpt_awsjson **out, rcpt_err *err);
+int rcpt_ddb_table_name_ok(const char *table);
+/* The backend's HTTP client (test hooks), NULL for another backend. */
+struct rcpt_http_client *rcpt_store_dynamodb_http(rcpt_store *st);
 
 int rcpt_store_get(rcpt_store *st, const char *pk, const char *sk, rcpt_item **out, rcpt_err *err);
 int rcpt_store_put(rcpt_store *st, const rcpt_item *it, const rcpt_cond *cond, rcpt_err *err);

@@ -125,7 +125,9 @@ function M:queue(name)
   assert(var, "unknown queue " .. tostring(name))
   local url = nonempty(self._getenv(var))
   if url and url:match("^https?://") then
-    q = require("rcpt.aws").sqs_queue(url)
+    local msg
+    q, msg = require("rcpt.aws").sqs_queue(url)
+    if not q then error({ type = "Config", msg = var .. ": cannot open the queue: " .. tostring(msg) }, 0) end
   else
     q = self.store:queue(name)
   end
