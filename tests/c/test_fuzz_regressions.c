@@ -135,10 +135,30 @@ static void test_png_zero_size(void)
     free(s);
 }
 
+/* decode.c: info() scanned chunk names for tRNS by hand and said RGBA for a
+ * palette PNG whose tRNS has a bad CRC, which libpng drops: decode gave RGB. */
+static void test_png_trns_agrees(void)
+{
+    size_t n;
+    char *s = slurp("image/png_trns_bad_crc.png", &n);
+    rcpt_image_info info;
+    rcpt_err e = {0};
+    CHECK_INT(rcpt_image_info_mem(s, n, &info, &e), RCPT_OK);
+    rcpt_image img = RCPT_IMAGE_INIT;
+    CHECK_INT(rcpt_image_decode(s, n, 0, &img, &e), RCPT_OK);
+    CHECK_INT(info.width, 3);
+    CHECK_INT(info.height, 2);
+    CHECK_INT(img.channels, 3);
+    CHECK_INT(info.channels, img.channels);
+    rcpt_image_free(&img);
+    free(s);
+}
+
 int main(void)
 {
     test_json_empty_object();
     test_xml_nul();
     test_png_zero_size();
+    test_png_trns_agrees();
     return check_done();
 }
