@@ -154,11 +154,35 @@ static void test_png_trns_agrees(void)
     free(s);
 }
 
+/* places.c (and the same helper in embed/openai.c): the key was masked
+ * before control characters were dropped, so "AIza...\u0000...Key" came out
+ * as the whole key once the NUL was gone. */
+static void test_places_key_split(void)
+{
+    static const char key[] = "AIzaFuzzKey-0123456789";
+    size_t n;
+    char *s = slurp("places/key_split_by_nul.json", &n);
+    rcpt_places_result r;
+    rcpt_places_result_init(&r);
+    rcpt_err e = {0};
+    CHECK(rcpt_places_parse(RCPT_PLACES_FIND, s, n, key, &r, &e) != RCPT_OK);
+    CHECK(strstr(e.msg, "REQUEST_DENIED") != NULL);
+    CHECK(strstr(e.msg, key) == NULL);
+    CHECK(strstr(e.msg, "***") != NULL);
+    rcpt_places_result_free(&r);
+    free(s);
+    static const char tab[] = "{\"status\":\"REQUEST_DENIED\",\"error_message\":\"bad AIzaFuzz\\tKey-0123456789\\n!\"}";
+    CHECK(rcpt_places_parse(RCPT_PLACES_DETAILS, tab, strlen(tab), key, &r, &e) != RCPT_OK);
+    CHECK(strstr(e.msg, "bad ***!") != NULL);
+    rcpt_places_result_free(&r);
+}
+
 int main(void)
 {
     test_json_empty_object();
     test_xml_nul();
     test_png_zero_size();
     test_png_trns_agrees();
+    test_places_key_split();
     return check_done();
 }
