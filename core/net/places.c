@@ -126,9 +126,15 @@ static int parse_place(const rcpt_json *o, const char *path, rcpt_place *p, rcpt
     int have = 0;
     if ((rc = get_num(o, "rating", &p->rating, &p->has_rating, path, err))) return rc;
     if ((rc = get_num(o, "user_ratings_total", &d, &have, path, err))) return rc;
+    /* a count or a level outside what the C types hold would make the
+     * conversion undefined (found by tests/fuzz/fuzz_places): refused */
+    if (have && !(d >= 0 && d <= 9007199254740992.0 && d == (double)(long long)d))
+        return rcpt_err_set(err, RCPT_EHTTP, "%s.user_ratings_total: must be a whole number >= 0, got %g", path, d);
     if (have) p->user_ratings_total = (long long)d;
     have = 0;
     if ((rc = get_num(o, "price_level", &d, &have, path, err))) return rc;
+    if (have && !(d >= 0 && d <= 4 && d == (double)(int)d))
+        return rcpt_err_set(err, RCPT_EHTTP, "%s.price_level: must be 0, 1, 2, 3 or 4, got %g", path, d);
     if (have) p->price_level = (int)d;
     const rcpt_json *t = rcpt_json_get(o, "types");
     if (t && t->type != RCPT_JSON_NULL) {

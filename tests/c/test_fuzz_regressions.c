@@ -177,6 +177,34 @@ static void test_places_key_split(void)
     rcpt_places_result_free(&r);
 }
 
+/* places.c: user_ratings_total 1.29e23 was converted to long long (UB). */
+static void test_places_number_ranges(void)
+{
+    size_t n;
+    char *s = slurp("places/user_ratings_total_overflow.json", &n);
+    rcpt_places_result r;
+    rcpt_places_result_init(&r);
+    rcpt_err e = {0};
+    CHECK_INT(rcpt_places_parse(RCPT_PLACES_DETAILS, s, n, NULL, &r, &e), RCPT_EHTTP);
+    CHECK(strstr(e.msg, "result.user_ratings_total: must be a whole number >= 0") != NULL);
+    rcpt_places_result_free(&r);
+    free(s);
+    static const char *const bad[] = {
+        "{\"status\":\"OK\",\"result\":{\"user_ratings_total\":-1}}",
+        "{\"status\":\"OK\",\"result\":{\"user_ratings_total\":1.5}}",
+        "{\"status\":\"OK\",\"result\":{\"price_level\":3e9}}",
+        "{\"status\":\"OK\",\"result\":{\"price_level\":5}}"};
+    for (size_t i = 0; i < 4; i++) {
+        CHECK_INT(rcpt_places_parse(RCPT_PLACES_DETAILS, bad[i], strlen(bad[i]), NULL, &r, &e), RCPT_EHTTP);
+        rcpt_places_result_free(&r);
+    }
+    static const char ok[] = "{\"status\":\"OK\",\"result\":{\"user_ratings_total\":9007199254740992,\"price_level\":0}}";
+    CHECK_INT(rcpt_places_parse(RCPT_PLACES_DETAILS, ok, strlen(ok), NULL, &r, &e), RCPT_OK);
+    CHECK(r.places[0].user_ratings_total == 9007199254740992LL);
+    CHECK_INT(r.places[0].price_level, 0);
+    rcpt_places_result_free(&r);
+}
+
 int main(void)
 {
     test_json_empty_object();
@@ -184,5 +212,6 @@ int main(void)
     test_png_zero_size();
     test_png_trns_agrees();
     test_places_key_split();
+    test_places_number_ranges();
     return check_done();
 }
