@@ -40,8 +40,8 @@ if [[ $what == compact || $what == all ]]; then
     out=$("$work/vec_query" compact "$work" "$NDELTA" "$base")
     echo "$out" | grep -v '^OUT '
     f=$(echo "$out" | sed -n 's/^OUT //p')
-    a=$(secs); cp "$f" "$work/copy.sqlite"; b=$(secs); sync "$work/copy.sqlite"; c=$(secs)
-    echo "cp of the same $(stat -c %s "$f") bytes: $(echo "$b - $a" | bc) s (with sync $(echo "$c - $a" | bc) s)"
+    a=$(secs); cpu=$( { /usr/bin/time -f "%U %S" cp "$f" "$work/copy.sqlite"; } 2>&1 ); b=$(secs); sync "$work/copy.sqlite"; c=$(secs)
+    echo "cp of the same $(stat -c %s "$f") bytes: $(echo "$b - $a" | bc) s (with sync $(echo "$c - $a" | bc) s), cpu_s=$(echo "$cpu" | awk '{print $1 + $2}')"
     rm -f "$work/copy.sqlite" "$f"
   done
 fi

@@ -39,6 +39,13 @@
  *   st:export(path_or_file) -> count        {"Item": {...}} per line
  *   st:import(path_or_file[, {progress = function(n) end}]) -> count
  *   st:queue(name) -> q
+ *   st:changes([after_seq=0[, limit]]) -> { {seq=, event_name=, pk=, sk=, type=, old_item=,
+ *        new_item=, at_ms=}, ... }   the local change feed (SQLite: RECEIPT_METADATA and
+ *        COMPACTION_RUN writes; old_item/new_item DynamoDB JSON text or nil); a store
+ *        without one -> nil, msg, "EINVAL"
+ *   st:change_cursor(consumer[, seq]) -> seq   read (or set) a consumer's position
+ *   store.entity(item) -> entity   item = DynamoDB JSON text or a table in that shape
+ *        (a stream record's NewImage/OldImage) -> the entity table (as st:get gives)
  *   st:close(); also __gc and __close
  * Conditions (opts.condition): "not_exists", "exists", "lock_free" (with
  *   opts.now, default now), "owner" (opts.owner), "eq" (opts.attr, opts.value).
@@ -63,6 +70,7 @@
  * Items (raw) are tables in DynamoDB JSON shape: { PK = {S = "IMAGE#…"},
  * width = {N = "100"}, bounding_box = {M = {...}}, sha256 = {NULL = true} }. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1319,6 +1327,106 @@ static int l_close(lua_State *L)
     return 0;
 }
 
+static void free_changes_box(void *p)
+{
+    /* the box holds a {ptr, n} pair */
+    void **pair = p;
+    rcpt_changes_free(pair[0], (size_t)(uintptr_t)pair[1]);
+    free(pair);
+}
+
+static void set_opt_str(lua_State *L, const char *k, const char *v)
+{
+    if (v) {
+        lua_pushstring(L, v);
+        lua_setfield(L, -2, k);
+    }
+}
+
+static int l_changes(lua_State *L)
+{
+    lstore *s = check_store(L, 1);
+    lua_Integer after = luaL_optinteger(L, 2, 0);
+    lua_Integer limit = luaL_optinteger(L, 3, 0);
+    luaL_argcheck(L, limit >= 0 && limit <= 1000000, 3, "limit out of range");
+    box *b = box_new(L, free_changes_box);
+    void **pair = calloc(2, sizeof *pair);
+    if (!pair)
+        return luaL_error(L, "out of memory");
+    b->p = pair;
+    rcpt_err e = {0};
+    rcpt_change *v = NULL;
+    size_t n = 0;
+    if (rcpt_store_changes(s->st, (int64_t)after, (int)limit, &v, &n, &e))
+        return push_fail(L, &e);
+    pair[0] = v;
+    pair[1] = (void *)(uintptr_t)n;
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 8);
+        lua_pushinteger(L, (lua_Integer)v[i].seq);
+        lua_setfield(L, -2, "seq");
+        set_opt_str(L, "event_name", v[i].event);
+        set_opt_str(L, "pk", v[i].pk);
+        set_opt_str(L, "sk", v[i].sk);
+        set_opt_str(L, "type", v[i].type);
+        set_opt_str(L, "old_item", v[i].old_item);
+        set_opt_str(L, "new_item", v[i].new_item);
+        lua_pushinteger(L, (lua_Integer)v[i].at_ms);
+        lua_setfield(L, -2, "at_ms");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+static int l_change_cursor(lua_State *L)
+{
+    lstore *s = check_store(L, 1);
+    const char *consumer = luaL_checkstring(L, 2);
+    lua_Integer set = -1;
+    if (!lua_isnoneornil(L, 3)) {
+        set = luaL_checkinteger(L, 3);
+        luaL_argcheck(L, set >= 0, 3, "must be >= 0");
+    }
+    rcpt_err e = {0};
+    int64_t out = 0;
+    if (rcpt_store_cursor(s->st, consumer, (int64_t)set, &out, &e))
+        return push_fail(L, &e);
+    lua_pushinteger(L, (lua_Integer)out);
+    return 1;
+}
+
+static int l_entity(lua_State *L)
+{
+    rcpt_err e = {0};
+    rcpt_item *it = NULL;
+    box *b = box_new(L, free_item);
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        size_t len;
+        const char *j = lua_tolstring(L, 1, &len);
+        if (rcpt_item_from_json(j, len, &it, &e))
+            return push_fail(L, &e);
+        b->p = it;
+    } else {
+        if (!lua_istable(L, 1))
+            return luaL_typeerror(L, 1, "DynamoDB JSON string or table");
+        char ebuf[256];
+        it = rcpt_item_new();
+        b->p = it;
+        const char *m = it ? to_av(L, 1, it, 0, ebuf, sizeof ebuf) : "out of memory";
+        if (m)
+            return luaL_error(L, "item: %s", m);
+        if (it->type != RCPT_AV_M || rcpt_item_type_plain(it, &e)) {
+            if (!e.code)
+                rcpt_err_set(&e, RCPT_EINVAL, "item: must be a table of attributes");
+            return push_fail(L, &e);
+        }
+    }
+    if (push_entity(L, it, &e))
+        return push_fail(L, &e);
+    return 1;
+}
+
 static int l_tostring(lua_State *L)
 {
     lstore *s = luaL_checkudata(L, 1, RCPT_STORE_MT);
@@ -1334,7 +1442,8 @@ static const luaL_Reg store_methods[] = {
     {"query", l_query}, {"query_index", l_query_index}, {"get_item", l_get_item},
     {"put_item", l_put_item}, {"delete_item", l_delete_item}, {"put_ocr", l_put_ocr},
     {"batch", l_batch}, {"transaction", l_transaction}, {"export", l_export},
-    {"import", l_import}, {"queue", l_queue}, {"close", l_close}, {NULL, NULL}};
+    {"import", l_import}, {"queue", l_queue}, {"changes", l_changes},
+    {"change_cursor", l_change_cursor}, {"close", l_close}, {NULL, NULL}};
 
 static const luaL_Reg store_meta[] = {
     {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {"__index", NULL},
@@ -1357,7 +1466,7 @@ static const luaL_Reg batch_meta[] = {
 
 static const luaL_Reg funcs[] = {
     {"open", l_open}, {"now", l_now}, {"isoformat", l_isoformat}, {"decimal", l_decimal},
-    {"uuid4", l_uuid4}, {"is_uuid4", l_is_uuid4}, {NULL, NULL}};
+    {"uuid4", l_uuid4}, {"is_uuid4", l_is_uuid4}, {"entity", l_entity}, {NULL, NULL}};
 
 static void new_type(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
 {

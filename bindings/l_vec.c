@@ -465,14 +465,22 @@ static int m_threads(lua_State *L)
     return 1;
 }
 
+/* ids([prefix]) -> { id, ... } (only the ids starting with prefix, when given:
+ * compaction finds a receipt's vectors by "IMAGE#<id>#RECEIPT#<rid>#") */
 static int m_ids(lua_State *L)
 {
     lua_vec *v = check_vec(L, 1);
+    size_t plen = 0;
+    const char *prefix = luaL_optlstring(L, 2, NULL, &plen);
     size_t n = rcpt_vec_count(v->c);
-    lua_createtable(L, (int)n, 0);
+    lua_createtable(L, prefix ? 0 : (int)n, 0);
+    lua_Integer k = 0;
     for (size_t i = 0; i < n; i++) {
-        lua_pushstring(L, rcpt_vec_row_id(v->c, i));
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
+        const char *id = rcpt_vec_row_id(v->c, i);
+        if (prefix && strncmp(id, prefix, plen) != 0)
+            continue;
+        lua_pushstring(L, id);
+        lua_rawseti(L, -2, ++k);
     }
     return 1;
 }
@@ -629,14 +637,24 @@ static int m_update_metadata(lua_State *L)
     return 1;
 }
 
-static int write_common(lua_State *L, const char *version)
+/* write_delta(path[, opts]) / write_snapshot(path, version[, opts]):
+ * opts.fsync = false skips the fsyncs (a staging copy that is uploaded next) */
+static int write_common(lua_State *L, const char *version, int opts_idx)
 {
     lua_vec *v = check_vec(L, 1);
     const char *path = luaL_checkstring(L, 2);
+    int flags = 0;
+    if (!lua_isnoneornil(L, opts_idx)) {
+        luaL_checktype(L, opts_idx, LUA_TTABLE);
+        lua_getfield(L, opts_idx, "fsync");
+        if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+            flags |= RCPT_VEC_NO_FSYNC;
+        lua_pop(L, 1);
+    }
     rcpt_vec_manifest m;
     rcpt_buf js = RCPT_BUF_INIT;
     rcpt_err err;
-    if (rcpt_vec_write(v->c, path, version, &m, &js, &err) != RCPT_OK) {
+    if (rcpt_vec_write_ex(v->c, path, version, flags, &m, &js, &err) != RCPT_OK) {
         rcpt_buf_free(&js);
         return fail(L, &err);
     }
@@ -648,13 +666,13 @@ static int write_common(lua_State *L, const char *version)
 
 static int m_write_delta(lua_State *L)
 {
-    return write_common(L, NULL);
+    return write_common(L, NULL, 3);
 }
 
 static int m_write_snapshot(lua_State *L)
 {
     const char *version = luaL_checkstring(L, 3);
-    return write_common(L, version);
+    return write_common(L, version, 4);
 }
 
 /* apply(other_coll | path[, manifest]) -> merged */

@@ -32,7 +32,30 @@ static const char SCHEMA[] =
     " visible_ms INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT,"
     " seq INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS rcpt_queue_vis ON rcpt_queue(queue, visible_ms, seq);"
-    "CREATE INDEX IF NOT EXISTS rcpt_queue_receipt ON rcpt_queue(receipt) WHERE receipt IS NOT NULL;";
+    "CREATE INDEX IF NOT EXISTS rcpt_queue_receipt ON rcpt_queue(receipt) WHERE receipt IS NOT NULL;"
+    /* The change feed: the local stand-in for a DynamoDB stream
+     * (NEW_AND_OLD_IMAGES) of the types compaction follows.  Triggers write
+     * it in the writer's own transaction, so a rolled-back write leaves no
+     * entry and a committed one always has one.  The upsert in SQ_PUT does
+     * not update an unchanged item, so re-processing adds no MODIFY. */
+    "CREATE TABLE IF NOT EXISTS rcpt_changes("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, event_name TEXT NOT NULL, pk TEXT NOT NULL,"
+    " sk TEXT NOT NULL, type TEXT, old_item TEXT, new_item TEXT,"
+    " at_ms INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)));"
+    "CREATE TABLE IF NOT EXISTS rcpt_change_cursors(consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);"
+    "CREATE TRIGGER IF NOT EXISTS rcpt_changes_ins AFTER INSERT ON items"
+    " WHEN new.type IN ('RECEIPT_METADATA', 'COMPACTION_RUN') BEGIN"
+    " INSERT INTO rcpt_changes(event_name, pk, sk, type, old_item, new_item)"
+    " VALUES ('INSERT', new.pk, new.sk, new.type, NULL, new.item); END;"
+    "CREATE TRIGGER IF NOT EXISTS rcpt_changes_upd AFTER UPDATE ON items"
+    " WHEN (new.type IN ('RECEIPT_METADATA', 'COMPACTION_RUN')"
+    "       OR old.type IN ('RECEIPT_METADATA', 'COMPACTION_RUN')) AND old.item IS NOT new.item BEGIN"
+    " INSERT INTO rcpt_changes(event_name, pk, sk, type, old_item, new_item)"
+    " VALUES ('MODIFY', new.pk, new.sk, new.type, old.item, new.item); END;"
+    "CREATE TRIGGER IF NOT EXISTS rcpt_changes_del AFTER DELETE ON items"
+    " WHEN old.type IN ('RECEIPT_METADATA', 'COMPACTION_RUN') BEGIN"
+    " INSERT INTO rcpt_changes(event_name, pk, sk, type, old_item, new_item)"
+    " VALUES ('REMOVE', old.pk, old.sk, old.type, old.item, NULL); END;";
 
 static const char *const SQL[SQ_NSTMT] = {
     [SQ_GET] = "SELECT item FROM items WHERE pk = ?1 AND sk = ?2",
@@ -622,6 +645,128 @@ static int sq_scan(rcpt_store *st, int (*fn)(void *, const rcpt_row *), void *ud
     return rc;
 }
 
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    return t ? strdup(t) : NULL;
+}
+
+static int sq_changes(rcpt_store *st, int64_t after, int limit, rcpt_change **out, size_t *n,
+                      rcpt_err *err)
+{
+    sq_conn *c = conn(st);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db, "SELECT seq, event_name, pk, sk, type, old_item, new_item, at_ms"
+                           " FROM rcpt_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2", -1, &s,
+                           NULL) != SQLITE_OK)
+        return rcpt__sq_fail(c, RCPT_EIO, err, "changes");
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+    rcpt_change *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = RCPT_OK;
+    for (int rows = 0;; rows++) {
+        int r = rows == 0 ? rcpt__sq_step(s) : sqlite3_step(s);
+        if (r == SQLITE_DONE)
+            break;
+        if (r != SQLITE_ROW) {
+            rc = rcpt__sq_fail(c, RCPT_EIO, err, "changes");
+            break;
+        }
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            rcpt_change *nv = realloc(v, nc * sizeof *nv);
+            if (!nv) {
+                rc = rcpt_err_set(err, RCPT_ENOMEM, "changes: out of memory");
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        rcpt_change *e = &v[cnt++];
+        memset(e, 0, sizeof *e);
+        e->seq = sqlite3_column_int64(s, 0);
+        snprintf(e->event, sizeof e->event, "%s", (const char *)sqlite3_column_text(s, 1));
+        e->pk = col_dup(s, 2);
+        e->sk = col_dup(s, 3);
+        e->type = col_dup(s, 4);
+        e->old_item = col_dup(s, 5);
+        e->new_item = col_dup(s, 6);
+        e->at_ms = sqlite3_column_int64(s, 7);
+        if (!e->pk || !e->sk || (sqlite3_column_type(s, 5) != SQLITE_NULL && !e->old_item) ||
+            (sqlite3_column_type(s, 6) != SQLITE_NULL && !e->new_item)) {
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "changes: out of memory");
+            break;
+        }
+    }
+    sqlite3_finalize(s);
+    if (rc) {
+        rcpt_changes_free(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return RCPT_OK;
+}
+
+static int sq_cursor(rcpt_store *st, const char *consumer, int64_t set, int64_t *out, rcpt_err *err)
+{
+    sq_conn *c = conn(st);
+    sqlite3_stmt *s = NULL;
+    int rc = RCPT_OK;
+    if (set < 0) {
+        /* reading registers the consumer (at 0): entries are kept until every
+         * registered consumer has passed them */
+        if (sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO rcpt_change_cursors(consumer, seq)"
+                               " VALUES (?1, 0)", -1, &s, NULL) != SQLITE_OK)
+            return rcpt__sq_fail(c, RCPT_EIO, err, "change cursor");
+        sqlite3_bind_text(s, 1, consumer, -1, SQLITE_STATIC);
+        int w = rcpt__sq_step(s);
+        sqlite3_finalize(s);
+        s = NULL;
+        if (w != SQLITE_DONE)
+            return rcpt__sq_fail(c, RCPT_EIO, err, "change cursor");
+        if (sqlite3_prepare_v2(c->db, "SELECT seq FROM rcpt_change_cursors WHERE consumer = ?1",
+                               -1, &s, NULL) != SQLITE_OK)
+            return rcpt__sq_fail(c, RCPT_EIO, err, "change cursor");
+        sqlite3_bind_text(s, 1, consumer, -1, SQLITE_STATIC);
+        int r = rcpt__sq_step(s);
+        if (r == SQLITE_ROW)
+            *out = sqlite3_column_int64(s, 0);
+        else if (r == SQLITE_DONE)
+            *out = 0;
+        else
+            rc = rcpt__sq_fail(c, RCPT_EIO, err, "change cursor");
+        sqlite3_finalize(s);
+        return rc;
+    }
+    if ((rc = rcpt__sq_begin(c, err)))
+        return rc;
+    if (sqlite3_prepare_v2(c->db, "INSERT INTO rcpt_change_cursors(consumer, seq) VALUES (?1, ?2)"
+                           " ON CONFLICT(consumer) DO UPDATE SET seq = excluded.seq", -1, &s,
+                           NULL) != SQLITE_OK) {
+        rc = rcpt__sq_fail(c, RCPT_EIO, err, "change cursor");
+        rcpt__sq_rollback(c);
+        return rc;
+    }
+    sqlite3_bind_text(s, 1, consumer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, set);
+    if (rcpt__sq_step(s) != SQLITE_DONE)
+        rc = rcpt__sq_fail(c, RCPT_EIO, err, "change cursor");
+    sqlite3_finalize(s);
+    /* entries every consumer has passed are not needed any more */
+    if (!rc && sqlite3_exec(c->db, "DELETE FROM rcpt_changes WHERE seq <="
+                            " (SELECT MIN(seq) FROM rcpt_change_cursors)", NULL, NULL, NULL) != SQLITE_OK)
+        rc = rcpt__sq_fail(c, RCPT_EIO, err, "change cursor (prune)");
+    if (rc) {
+        rcpt__sq_rollback(c);
+        return rc;
+    }
+    if (out)
+        *out = set;
+    return rcpt__sq_commit(c, err);
+}
+
 static int sq_queue(rcpt_store *st, const char *name, rcpt_queue **out, rcpt_err *err)
 {
     return rcpt__sq_queue_open(conn(st), name, out, err);
@@ -635,7 +780,7 @@ static void sq_close(rcpt_store *st)
 
 static const rcpt_store_ops SQ_OPS = {
     "sqlite", sq_get, sq_transact, sq_update, sq_query, sq_replace, sq_scan, sq_put_rows,
-    sq_queue, sq_close,
+    sq_queue, sq_close, sq_changes, sq_cursor,
 };
 
 int rcpt_store_open_sqlite(const char *path, rcpt_store **out, rcpt_err *err)

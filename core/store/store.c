@@ -20,6 +20,42 @@ int rcpt_store_open(const char *url, rcpt_store **out, rcpt_err *err)
     return rcpt_err_set(err, RCPT_EINVAL, "store URL '%s': unknown scheme (expected sqlite:PATH or dynamodb:TABLE)", url);
 }
 
+int rcpt_store_changes(rcpt_store *st, int64_t after, int limit, rcpt_change **out, size_t *n,
+                       rcpt_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!st->ops->changes)
+        return rcpt_err_set(err, RCPT_EINVAL, "the %s store has no change feed (use its stream)",
+                            st->ops->name);
+    return st->ops->changes(st, after, limit, out, n, err);
+}
+
+int rcpt_store_cursor(rcpt_store *st, const char *consumer, int64_t set, int64_t *out,
+                      rcpt_err *err)
+{
+    if (!st->ops->cursor)
+        return rcpt_err_set(err, RCPT_EINVAL, "the %s store has no change feed (use its stream)",
+                            st->ops->name);
+    if (!consumer || !*consumer)
+        return rcpt_err_set(err, RCPT_EINVAL, "change cursor: consumer name required");
+    return st->ops->cursor(st, consumer, set, out, err);
+}
+
+void rcpt_changes_free(rcpt_change *c, size_t n)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].pk);
+        free(c[i].sk);
+        free(c[i].type);
+        free(c[i].old_item);
+        free(c[i].new_item);
+    }
+    free(c);
+}
+
 void rcpt_store_close(rcpt_store *st)
 {
     if (st)

@@ -199,6 +199,19 @@ typedef struct rcpt_replace {
 typedef struct rcpt_store rcpt_store;
 typedef struct rcpt_queue rcpt_queue;
 
+/* One entry of the local change feed (the SQLite backend's equivalent of a
+ * DynamoDB stream with NEW_AND_OLD_IMAGES): items of TYPE RECEIPT_METADATA
+ * and COMPACTION_RUN, recorded by SQL triggers in the same transaction as
+ * the write.  old_item/new_item are the item's DynamoDB JSON (NULL on INSERT
+ * / REMOVE respectively). */
+typedef struct rcpt_change {
+    int64_t seq;       /* increasing, never reused */
+    char event[8];     /* "INSERT", "MODIFY", "REMOVE" */
+    char *pk, *sk, *type, *old_item, *new_item;
+    int64_t at_ms;     /* wall clock of the write */
+} rcpt_change;
+void rcpt_changes_free(rcpt_change *c, size_t n);
+
 typedef struct rcpt_store_ops {
     const char *name;
     int (*get)(rcpt_store *, const char *pk, const char *sk, rcpt_item **out, rcpt_err *);
@@ -221,6 +234,13 @@ typedef struct rcpt_store_ops {
     int (*put_rows)(rcpt_store *, const rcpt_row *rows, size_t n, rcpt_err *);
     int (*queue)(rcpt_store *, const char *name, rcpt_queue **out, rcpt_err *); /* may be NULL */
     void (*close)(rcpt_store *);
+    /* The change feed (may be NULL: DynamoDB has its stream instead).
+     * changes: entries with seq > after, oldest first, at most limit.
+     * cursor: a consumer's position; set >= 0 stores it (and drops entries
+     * every consumer has passed), set < 0 reads it (0 when unknown; reading
+     * registers the consumer, so entries wait for it). */
+    int (*changes)(rcpt_store *, int64_t after, int limit, rcpt_change **out, size_t *n, rcpt_err *);
+    int (*cursor)(rcpt_store *, const char *consumer, int64_t set, int64_t *out, rcpt_err *);
 } rcpt_store_ops;
 
 struct rcpt_store {
@@ -254,6 +274,12 @@ int rcpt_store_update(rcpt_store *st, const char *pk, const char *sk, const rcpt
                       const rcpt_cond *cond, rcpt_item **out, rcpt_err *err);
 int rcpt_store_query(rcpt_store *st, const rcpt_query *q, rcpt_result *out, rcpt_err *err);
 int rcpt_store_transact(rcpt_store *st, const rcpt_txop *ops, size_t n, rcpt_err *err);
+/* The change feed (see rcpt_change); RCPT_EINVAL "no change feed" on a
+ * backend without one. */
+int rcpt_store_changes(rcpt_store *st, int64_t after, int limit, rcpt_change **out, size_t *n,
+                       rcpt_err *err);
+int rcpt_store_cursor(rcpt_store *st, const char *consumer, int64_t set, int64_t *out,
+                      rcpt_err *err);
 
 /* The image write: the doc's Line/Word/Letter rows under image_id (when
  * image_level) and/or ReceiptLine/Word/Letter rows (receipt_id > 0) in one

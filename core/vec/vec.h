@@ -186,6 +186,12 @@ typedef struct rcpt_vec_manifest {
  * its JSON text appended. */
 int rcpt_vec_write(const rcpt_vec_coll *c, const char *path, const char *version,
                    rcpt_vec_manifest *man, rcpt_buf *manifest_json, rcpt_err *err);
+/* rcpt_vec_write with flags.  RCPT_VEC_NO_FSYNC: skip the fsyncs of the file
+ * and its folder (still written to a temp name and renamed): for a staging
+ * copy that is uploaded next, whose durability is the object store's. */
+#define RCPT_VEC_NO_FSYNC 1
+int rcpt_vec_write_ex(const rcpt_vec_coll *c, const char *path, const char *version, int flags,
+                      rcpt_vec_manifest *man, rcpt_buf *manifest_json, rcpt_err *err);
 /* Read a file written by rcpt_vec_write.  When man is non-NULL the file is
  * verified against it first (rcpt_vec_verify).  Any damage (not SQLite,
  * truncated, wrong dimension, bad blob, bad metadata, count mismatch, vectors

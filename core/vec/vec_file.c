@@ -231,6 +231,13 @@ static int fsync_path(const char *path, int dir)
 int rcpt_vec_write(const rcpt_vec_coll *c, const char *path, const char *version,
                    rcpt_vec_manifest *man, rcpt_buf *manifest_json, rcpt_err *err)
 {
+    return rcpt_vec_write_ex(c, path, version, 0, man, manifest_json, err);
+}
+
+int rcpt_vec_write_ex(const rcpt_vec_coll *c, const char *path, const char *version, int flags,
+                      rcpt_vec_manifest *man, rcpt_buf *manifest_json, rcpt_err *err)
+{
+    int sync = !(flags & RCPT_VEC_NO_FSYNC);
     rcpt_vec_manifest m;
     memset(&m, 0, sizeof m);
     snprintf(m.format, sizeof m.format, "%s", RCPT_VEC_FORMAT);
@@ -360,13 +367,13 @@ int rcpt_vec_write(const rcpt_vec_coll *c, const char *path, const char *version
     db = NULL;
     if ((rc = rcpt_vec_sha256_file(tmp, m.sha256, &m.bytes, err)))
         goto out;
-    if (fsync_path(tmp, 0) != 0 || rename(tmp, path) != 0) {
+    if ((sync && fsync_path(tmp, 0) != 0) || rename(tmp, path) != 0) {
         rc = rcpt_err_set(err, RCPT_EIO, "%s: %s", path, strerror(errno));
         goto out;
     }
     made = 0;
     /* make the rename itself durable */
-    char *dcopy = strdup(path);
+    char *dcopy = sync ? strdup(path) : NULL;
     if (dcopy) {
         fsync_path(dirname(dcopy), 1);
         free(dcopy);
@@ -441,10 +448,112 @@ static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
     return 0;
 }
 
-static int read_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll **out,
-                     rcpt_err *err)
+/* Rows read from a file, waiting to be upserted in one call: vectors in one
+ * buffer, id and document text in one arena (addressed by offsets, since the
+ * arena moves as it grows), metadata parsed per row.  Loading a delta puts
+ * ALL its rows in one batch, so upsert_impl checks every row before it
+ * places any: a damaged delta never half-applies, and no temporary
+ * collection is built. */
+typedef struct row_batch {
+    int dim;
+    size_t n, cap;
+    rcpt_vec_row *rows;
+    float *vecs;
+    size_t *off; /* 2 per row: id, document */
+    rcpt_vec_kv **kvs;
+    rcpt_buf strs;
+} row_batch;
+
+static void batch_clear(row_batch *b)
 {
-    *out = NULL;
+    for (size_t i = 0; i < b->n; i++)
+        rcpt_vec_kv_free(b->kvs[i]);
+    b->n = 0;
+    rcpt_buf_reset(&b->strs);
+}
+
+static void batch_free(row_batch *b)
+{
+    batch_clear(b);
+    free(b->rows);
+    free(b->vecs);
+    free(b->off);
+    free(b->kvs);
+    rcpt_buf_free(&b->strs);
+}
+
+static int batch_reserve(row_batch *b, size_t want)
+{
+    if (want <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < want)
+        cap *= 2;
+    rcpt_vec_row *r = realloc(b->rows, cap * sizeof *r);
+    if (r)
+        b->rows = r;
+    float *v = realloc(b->vecs, cap * (size_t)b->dim * sizeof *v);
+    if (v)
+        b->vecs = v;
+    size_t *o = realloc(b->off, cap * 2 * sizeof *o);
+    if (o)
+        b->off = o;
+    rcpt_vec_kv **k = realloc(b->kvs, cap * sizeof *k);
+    if (k)
+        b->kvs = k;
+    if (!r || !v || !o || !k)
+        return -1;
+    b->cap = cap;
+    return 0;
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Upsert the batch into c.  check_dups: refuse an id that repeats inside the
+ * batch (the file's PRIMARY KEY makes that damage). */
+static int batch_flush(row_batch *b, rcpt_vec_coll *c, const char *path, int check_dups,
+                       rcpt_err *err)
+{
+    if (b->n == 0)
+        return RCPT_OK;
+    for (size_t i = 0; i < b->n; i++) {
+        b->rows[i].id = b->strs.data + b->off[2 * i];
+        b->rows[i].doc = b->strs.data + b->off[2 * i + 1];
+        b->rows[i].vec = b->vecs + i * (size_t)b->dim;
+    }
+    int rc = RCPT_OK;
+    if (check_dups && b->n > 1) {
+        const char **ids = malloc(b->n * sizeof *ids);
+        if (!ids)
+            return rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+        for (size_t i = 0; i < b->n; i++)
+            ids[i] = b->rows[i].id;
+        qsort(ids, b->n, sizeof *ids, cmp_str_ptr);
+        for (size_t i = 1; i < b->n && !rc; i++)
+            if (strcmp(ids[i - 1], ids[i]) == 0)
+                rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: id %.80s appears twice", path, ids[i]);
+        free(ids);
+        if (rc)
+            return rc;
+    }
+    rc = vec_upsert_raw(c, b->rows, b->n, 1, err);
+    if (rc && rc != RCPT_ENOMEM)
+        rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
+    batch_clear(b);
+    return rc;
+}
+
+/* Read the file at path (verified against man when given) into *into (when
+ * non-NULL: all rows in one batch, all or nothing) or into a new collection
+ * (*out).  *nread = rows in the file. */
+static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll *into,
+                     rcpt_vec_coll **out, size_t *nread, rcpt_err *err)
+{
+    if (out)
+        *out = NULL;
     int64_t size = 0;
     int rc;
     if (man && (rc = rcpt_vec_verify(path, man, err)))
@@ -454,14 +563,15 @@ static int read_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     rcpt_vec_coll *c = NULL;
-    rcpt_vec_kv *kv = NULL;
-    float *vbuf = NULL;
+    row_batch b = {0};
     char *name = NULL, *kind = NULL, *version = NULL, *format = NULL;
     int64_t dim = -1, count = -1, fver = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         rc = db ? corrupt(db, err, path, "open") : rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
         goto out;
     }
+    /* rows are read once, in order: a big read-ahead beats SQLite's cache */
+    sqlite3_exec(db, "PRAGMA mmap_size=4294967296", NULL, NULL, NULL);
     if (sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL) != SQLITE_OK) {
         rc = corrupt(db, err, path, "meta table");
         goto out;
@@ -520,12 +630,23 @@ static int read_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
                           "differ from the manifest", path);
         goto out;
     }
-    if ((rc = rcpt_vec_new(&c, name, (int)dim, err)))
-        goto out;
-    if ((rc = rcpt_vec_reserve(c, (size_t)count, err)))
-        goto out;
-    vbuf = malloc((size_t)dim * sizeof(float));
-    if (!vbuf) {
+    if (into) {
+        if (rcpt_vec_dim(into) != dim) {
+            rc = rcpt_err_set(err, RCPT_EINVAL, "apply %s into %s: dimension %lld != %d", path,
+                              rcpt_vec_name(into), (long long)dim, rcpt_vec_dim(into));
+            goto out;
+        }
+        c = into; /* upsert grows it geometrically (an exact reserve per delta would not) */
+    } else {
+        if ((rc = rcpt_vec_new(&c, name, (int)dim, err)))
+            goto out;
+        if ((rc = rcpt_vec_reserve(c, (size_t)count, err)))
+            goto out;
+    }
+    /* a delta goes in as one batch; a snapshot in batches (memory) */
+    size_t batch = into ? (size_t)count + 1 : 1024;
+    b.dim = (int)dim;
+    if (batch_reserve(&b, batch < 4096 ? batch : 4096)) {
         rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
         goto out;
     }
@@ -541,6 +662,11 @@ static int read_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
             sqlite3_column_type(st, 2) != SQLITE_TEXT || sqlite3_column_type(st, 3) != SQLITE_TEXT) {
             rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu]: a column has the wrong type",
                               path, nrow);
+            goto out;
+        }
+        if (nrow > (size_t)count) {
+            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: more rows than meta.count (%lld)", path,
+                              (long long)count);
             goto out;
         }
         const char *id = (const char *)sqlite3_column_text(st, 0);
@@ -560,50 +686,79 @@ static int read_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
                               "expected %lld", path, nrow, id, blen, (long long)dim * 4);
             goto out;
         }
+        if (batch_reserve(&b, b.n + 1)) {
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+            goto out;
+        }
+        size_t i = b.n;
+        float *v = b.vecs + i * (size_t)dim;
         if (is_little_endian())
-            memcpy(vbuf, blob, (size_t)blen);
+            memcpy(v, blob, (size_t)blen);
         else
-            bswap32_copy(vbuf, blob, (size_t)dim);
+            bswap32_copy(v, blob, (size_t)dim);
         size_t nkv;
         char what[160];
         snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s).metadata", path, nrow, id);
-        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, what, &kv, &nkv, err))) {
+        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, what, &b.kvs[i], &nkv, err))) {
             rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
             goto out;
         }
-        rcpt_vec_row row = {id, vbuf, doc, (size_t)doclen, kv, nkv};
-        if ((rc = vec_upsert_raw(c, &row, 1, 1, err))) {
-            if (rc != RCPT_ENOMEM)
-                rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
+        b.off[2 * i] = b.strs.len;
+        rcpt_buf_append(&b.strs, id, (size_t)idlen + 1);
+        b.off[2 * i + 1] = b.strs.len;
+        rcpt_buf_append(&b.strs, doc, (size_t)doclen);
+        rcpt_buf_putc(&b.strs, '\0');
+        b.rows[i].doc_len = (size_t)doclen;
+        b.rows[i].meta = b.kvs[i];
+        b.rows[i].nmeta = nkv;
+        b.n++;
+        if (b.strs.oom) {
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
             goto out;
         }
-        rcpt_vec_kv_free(kv);
-        kv = NULL;
+        if (b.n >= batch && (rc = batch_flush(&b, c, path, 1, err)))
+            goto out;
     }
     if (s != SQLITE_DONE) {
         rc = corrupt(db, err, path, "rows table");
         goto out;
     }
-    if (nrow != (size_t)count || c->n != (size_t)count) {
+    if (nrow != (size_t)count) {
+        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: %zu rows, meta.count says %lld", path, nrow,
+                          (long long)count);
+        goto out;
+    }
+    if ((rc = batch_flush(&b, c, path, 1, err)))
+        goto out;
+    if (!into && c->n != (size_t)count) {
         rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: %zu rows (%zu distinct ids), meta.count says "
                           "%lld", path, nrow, c->n, (long long)count);
         goto out;
     }
-    *out = c;
+    if (nread)
+        *nread = nrow;
+    if (out)
+        *out = c;
     c = NULL;
 out:
     if (st)
         sqlite3_finalize(st);
     if (db)
         sqlite3_close(db);
-    rcpt_vec_free(c);
-    rcpt_vec_kv_free(kv);
-    free(vbuf);
+    if (c != into)
+        rcpt_vec_free(c);
+    batch_free(&b);
     free(name);
     free(kind);
     free(version);
     free(format);
     return rc;
+}
+
+static int read_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll **out,
+                     rcpt_err *err)
+{
+    return load_file(path, man, NULL, out, NULL, err);
 }
 
 int rcpt_vec_open(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll **out,
@@ -615,14 +770,12 @@ int rcpt_vec_open(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll 
 int rcpt_vec_apply_file(rcpt_vec_coll *dst, const char *path, const rcpt_vec_manifest *man,
                         size_t *merged, rcpt_err *err)
 {
-    rcpt_vec_coll *src;
     if (merged)
         *merged = 0;
-    /* read the whole file first: a damaged delta never half-applies */
-    int rc = read_file(path, man, &src, err);
-    if (rc)
-        return rc;
-    rc = rcpt_vec_apply(dst, src, merged, err);
-    rcpt_vec_free(src);
+    /* straight into dst, every row checked before any is placed (load_file) */
+    size_t n = 0;
+    int rc = load_file(path, man, dst, NULL, &n, err);
+    if (rc == RCPT_OK && merged)
+        *merged = n;
     return rc;
 }

@@ -15,7 +15,10 @@
 return {
   first_pass = { "store_ocr", "load_image", "classify", "native", "photo", "scan" },
   refinement = { "refine" },
-  -- EMPTY on purpose: merchant resolution (-> ReceiptMetadata) and the line
-  -- and word embeddings (-> deltas, CompactionRun) are added here later.
-  after_receipt = {},
+  -- DESIGN.md Flow 3 (rcpt.merchant_embed): Places when a key is set (drop
+  -- "enable_places" to resolve without it), merchant resolution ->
+  -- ReceiptMetadata, line and word embeddings with the merchant -> one delta
+  -- per collection + a CompactionRun, then (RCPT_COMPACT_AFTER, on locally)
+  -- compaction.  Failures here are reported, never fail the record.
+  after_receipt = { "enable_places", "resolve_merchant", "embed_receipt", "write_deltas", "compact_local" },
 }

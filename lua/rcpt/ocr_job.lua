@@ -17,9 +17,13 @@
 -- pipeline stage of the job type (`first_pass` | `refinement`) over one ctx;
 -- then the routing decision: COMPLETED with the receipt count, or FAILED with
 -- the reason.  Then, for receipts whose own OCR rows are final (NATIVE
--- receipt 1, a REFINEMENT), the `after_receipt` stage; a failure there keeps
--- the decision COMPLETED and the OCR rows, and fails the record so that the
--- queue retries it (re-processing is idempotent).
+-- receipt 1, a REFINEMENT), the `after_receipt` stage (merchant resolution,
+-- embeddings, deltas, CompactionRun: rcpt.merchant_embed).  A failure there
+-- keeps the decision COMPLETED and the OCR rows and does NOT fail the record
+-- (the seed: "don't fail the whole job"): it is logged and reported in the
+-- result as merchant_error / embedding_error / compaction_error (the steps
+-- record their own failures; an error escaping a step is reported as
+-- embedding_error).
 --
 -- The routing decision carries two attributes the original did not have
 -- (the reasons must survive the log): `failure_reason` (S, when FAILED) and
@@ -223,11 +227,12 @@ function M.process(env, body, context)
   if ctx.receipt_ids and #ctx.receipt_ids > 0 and pipe.after_receipt and #pipe.after_receipt > 0 then
     local aok, aerr = pcall(pipeline.run_stage, pipe, "after_receipt", ctx)
     if not aok then
-      res.success = false
-      res.error = "after_receipt: " .. pipeline.message(aerr)
+      local msg = "after_receipt: " .. pipeline.message(aerr)
+      ctx.embedding_error = ctx.embedding_error and (ctx.embedding_error .. "; " .. msg) or msg
       log.error("after_receipt failed (OCR rows kept)", { image_id = ctx.image_id, job_id = ctx.job_id,
-        error = res.error })
+        error = msg })
     end
+    require("rcpt.merchant_embed").report(ctx, res)
   end
   release(ctx)
   log.info("OCR job done", { image_id = ctx.image_id, job_id = ctx.job_id, job_type = ctx.job.job_type,

@@ -13,7 +13,9 @@
 --   6. rcpt.handler.handle{Records = {{body = {"job_id","image_id"}}}};
 --   7. unless --no-worker / RCPT_LOCAL_WORKER=0: the local refinement worker
 --      (rcpt.ocr_worker.drain) answers the REFINEMENT jobs the first pass queued;
---   8. a summary from what the store now holds (rcpt.debug.inspect).
+--   8. when the embed_ndjson queue is local and holds messages (the legacy
+--      pipeline), its consumer (rcpt.embed_ndjson.drain): merchant + embeddings;
+--   9. a summary from what the store now holds (rcpt.debug.inspect).
 local config = require("rcpt.config")
 local json = require("rcpt.json")
 local log = require("rcpt.log")
@@ -163,6 +165,18 @@ function M.ingest_one(env, image_path, json_path, opts)
           sum.worker.error = require("rcpt.pipeline").message(dres)
         end
       end
+    end
+  end
+  -- the legacy pipeline's embed messages (spec §1 B), when the queue is
+  -- local: its consumer runs here, as the refinement worker does
+  local eq = os.getenv("EMBED_NDJSON_QUEUE_URL") or ""
+  if not eq:match("^https?://") and env:queue("embed_ndjson"):count() > 0 then
+    local eok, eres = pcall(require("rcpt.embed_ndjson").drain, env)
+    if eok then
+      eres.results = json.array(eres.results)
+      sum.embed = eres
+    else
+      sum.embed = { error = require("rcpt.pipeline").message(eres) }
     end
   end
   local info = require("rcpt.debug").inspect(env, image_id)
