@@ -41,3 +41,20 @@ if [ "$asan" = 1 ]; then
   echo "== build and test with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
   RCPT_SANITIZED=1 run_suite build-asan -LE noasan -- -DRCPT_SANITIZE=ON
 fi
+
+# Fuzzing (tests/fuzz, issue 7): the libFuzzer targets built with clang, ASan
+# and UBSan (build-fuzz/), the inputs that once crashed them replayed
+# (ctest -L fuzz), then each target fuzzed for a short bounded time on a
+# scratch copy of its seed corpus: 10 s each (RCPT_LONG=1: 120 s each),
+# $jobs at a time.  Prints executions, execs/s, corpus and coverage per
+# target; a crash fails the run and its input stays in build-fuzz/crashes/.
+echo "== fuzz (build-fuzz/)"
+if command -v clang >/dev/null; then
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRCPT_SANITIZE=ON -DRCPT_FUZZ=ON >/dev/null
+  cmake --build build-fuzz -j"$jobs" --target fuzz_targets >/dev/null
+  (cd build-fuzz && ctest -L fuzz --output-on-failure)
+  RCPT_FUZZ_NO_BUILD=1 RCPT_FUZZ_JOBS=$jobs tests/fuzz/run.sh "$([ "${RCPT_LONG:-0}" = 1 ] && echo 120 || echo 10)"
+else
+  echo "test.sh: clang missing (scripts/deps/build.txt): fuzz targets NOT run" >&2
+  exit 1
+fi

@@ -51,17 +51,30 @@ static size_t native_dim(const char *model)
  * "***" and control characters dropped. */
 static void copy_masked(char *dst, size_t cap, const char *src, size_t n, const char *key)
 {
+    /* control characters are dropped BEFORE the key is looked for: masking
+     * first let a key split by one ("AIza\u0000Sy...") come out whole once
+     * the NUL was dropped (found by tests/fuzz/fuzz_places) */
+    char *tmp = malloc(n + 1);
+    if (!tmp) {
+        dst[0] = '\0';
+        return;
+    }
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c >= 0x20 && c != 0x7f) tmp[t++] = (char)c;
+    }
     size_t kl = key ? strlen(key) : 0, o = 0;
-    for (size_t i = 0; i < n && o + 1 < cap;) {
-        if (kl && i + kl <= n && memcmp(src + i, key, kl) == 0) {
+    for (size_t i = 0; i < t && o + 1 < cap;) {
+        if (kl && i + kl <= t && memcmp(tmp + i, key, kl) == 0) {
             for (const char *m = "***"; *m && o + 1 < cap; m++) dst[o++] = *m;
             i += kl;
             continue;
         }
-        unsigned char c = (unsigned char)src[i++];
-        if (c >= 0x20 && c != 0x7f) dst[o++] = (char)c;
+        dst[o++] = tmp[i++];
     }
     dst[o] = '\0';
+    free(tmp);
 }
 
 /* ---- answer parsing ----------------------------------------------------------- */

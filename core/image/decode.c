@@ -191,31 +191,31 @@ static int png_out_channels(int color_type, int has_trns)
     }
 }
 
-/* IHDR by hand, so that info() needs no libpng state at all. */
+/* IHDR by hand: the size, checked before libpng is even set up. */
 static int png_header(const unsigned char *p, size_t len, rcpt_image_info *info, rcpt_err *err)
 {
     if (len < 33 || memcmp(p + 12, "IHDR", 4) != 0 || be32(p + 8) != 13)
         return rcpt_err_set(err, RCPT_ECORRUPT, "png: missing or truncated IHDR");
-    info->width = (int)(be32(p + 16) & 0x7FFFFFFF);
-    info->height = (int)(be32(p + 20) & 0x7FFFFFFF);
-    /* tRNS comes after IHDR and before IDAT; a cheap scan over chunk headers */
-    int trns = 0;
-    size_t pos = 33;
-    while (pos + 8 <= len) {
-        uint32_t n = be32(p + pos);
-        if (!memcmp(p + pos + 4, "tRNS", 4))
-            trns = 1;
-        if (!memcmp(p + pos + 4, "IDAT", 4) || n > len)
-            break;
-        pos += 12 + (size_t)n;
-    }
-    info->channels = png_out_channels(p[25], trns);
+    /* PNG allows 1 .. 2^31-1 (libpng refuses the rest later, but the header
+     * info must not report a 0-wide image as valid: found by
+     * tests/fuzz/fuzz_image) */
+    uint32_t w = be32(p + 16), h = be32(p + 20);
+    if (w == 0 || h == 0 || w > 0x7FFFFFFFu || h > 0x7FFFFFFFu)
+        return rcpt_err_set(err, RCPT_ECORRUPT, "png: IHDR size %ux%u is not a valid image size",
+                            (unsigned)w, (unsigned)h);
+    info->width = (int)w;
+    info->height = (int)h;
+    info->channels = png_out_channels(p[25], 0); /* tRNS: libpng decides (png_decode) */
     info->format = RCPT_IMAGE_FMT_PNG;
     return RCPT_OK;
 }
 
-static int png_decode(const unsigned char *data, size_t len, uint64_t max_pixels,
-                      rcpt_image *out, rcpt_err *err)
+/* Decode, or with info_only fill *io from libpng's reading of the chunks
+ * before the first IDAT (no pixel memory): libpng decides whether a tRNS
+ * counts (a damaged or misplaced one is dropped with a warning), so the
+ * header info and the decoded mode always agree (found by tests/fuzz/fuzz_image). */
+static int png_decode(const unsigned char *data, size_t len, uint64_t max_pixels, int info_only,
+                      rcpt_image_info *io, rcpt_image *out, rcpt_err *err)
 {
     png_src src = {data, len, 0, ""};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, p_error, p_warning);
@@ -245,6 +245,14 @@ static int png_decode(const unsigned char *data, size_t len, uint64_t max_pixels
     if ((rc = limit_check(w, h, max_pixels, "png", err)) != RCPT_OK)
         png_longjmp(png, 1);
     int ch = png_out_channels(ct, trns);
+    if (info_only) {
+        png_destroy_read_struct(&png, &info, NULL);
+        io->width = (int)w;
+        io->height = (int)h;
+        io->channels = ch;
+        io->format = RCPT_IMAGE_FMT_PNG;
+        return RCPT_OK;
+    }
     png_set_expand(png); /* palette -> RGB, gray < 8 bits -> 8, tRNS -> alpha */
     png_set_strip_16(png);
     if (ch == 4 && (ct & PNG_COLOR_MASK_COLOR) == 0)
@@ -283,8 +291,10 @@ static int png_decode(const unsigned char *data, size_t len, uint64_t max_pixels
 int rcpt_image_info_mem(const void *data, size_t len, rcpt_image_info *info, rcpt_err *err)
 {
     const unsigned char *p = data;
-    if (is_png(p, len))
-        return png_header(p, len, info, err);
+    if (is_png(p, len)) {
+        int rc = png_header(p, len, info, err);
+        return rc ? rc : png_decode(p, len, UINT64_MAX, 1, info, NULL, err);
+    }
     if (is_jpeg(p, len))
         return jpeg_decode(p, len, UINT64_MAX, 1, info, NULL, err);
     return rcpt_err_set(err, RCPT_EINVAL, "image: not a JPEG or PNG (%zu bytes)", len);
@@ -302,7 +312,7 @@ int rcpt_image_decode(const void *data, size_t len, uint64_t max_pixels, rcpt_im
             rc = limit_check((uint64_t)info.width, (uint64_t)info.height, max_pixels, "png", err);
         if (rc)
             return rc;
-        return png_decode(p, len, max_pixels, out, err);
+        return png_decode(p, len, max_pixels, 0, NULL, out, err);
     }
     if (is_jpeg(p, len))
         return jpeg_decode(p, len, max_pixels, 0, NULL, out, err);

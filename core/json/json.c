@@ -672,7 +672,10 @@ static int parse_object(parser *P, rcpt_json *v)
             return fail(P, P->p, RCPT_EINVAL, "expected ',' or '}' in object");
         }
     }
-    size_t n = dedupe(P, P->stack + base, (P->sp - base) / 2);
+    /* an empty object before anything was pushed has P->stack == NULL:
+     * NULL + 0 is undefined behaviour (found by tests/fuzz/fuzz_json) */
+    size_t n = (P->sp - base) / 2;
+    if (n) n = dedupe(P, P->stack + base, n);
     if (n == (size_t)-1) return fail(P, P->p, RCPT_ENOMEM, "out of memory");
     v->type = RCPT_JSON_OBJECT;
     v->flags = 0;

@@ -126,9 +126,15 @@ static int parse_place(const rcpt_json *o, const char *path, rcpt_place *p, rcpt
     int have = 0;
     if ((rc = get_num(o, "rating", &p->rating, &p->has_rating, path, err))) return rc;
     if ((rc = get_num(o, "user_ratings_total", &d, &have, path, err))) return rc;
+    /* a count or a level outside what the C types hold would make the
+     * conversion undefined (found by tests/fuzz/fuzz_places): refused */
+    if (have && !(d >= 0 && d <= 9007199254740992.0 && d == (double)(long long)d))
+        return rcpt_err_set(err, RCPT_EHTTP, "%s.user_ratings_total: must be a whole number >= 0, got %g", path, d);
     if (have) p->user_ratings_total = (long long)d;
     have = 0;
     if ((rc = get_num(o, "price_level", &d, &have, path, err))) return rc;
+    if (have && !(d >= 0 && d <= 4 && d == (double)(int)d))
+        return rcpt_err_set(err, RCPT_EHTTP, "%s.price_level: must be 0, 1, 2, 3 or 4, got %g", path, d);
     if (have) p->price_level = (int)d;
     const rcpt_json *t = rcpt_json_get(o, "types");
     if (t && t->type != RCPT_JSON_NULL) {
@@ -167,17 +173,30 @@ static int parse_place(const rcpt_json *o, const char *path, rcpt_place *p, rcpt
 /* Mask the key in a copied server message; drop control characters. */
 static void copy_masked(char *dst, size_t cap, const char *src, size_t n, const char *key)
 {
+    /* control characters are dropped BEFORE the key is looked for: masking
+     * first let a key split by one ("AIza\u0000Sy...") come out whole once
+     * the NUL was dropped (found by tests/fuzz/fuzz_places) */
+    char *tmp = malloc(n + 1);
+    if (!tmp) {
+        dst[0] = '\0';
+        return;
+    }
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c >= 0x20 && c != 0x7f) tmp[t++] = (char)c;
+    }
     size_t kl = key ? strlen(key) : 0, o = 0;
-    for (size_t i = 0; i < n && o + 1 < cap;) {
-        if (kl && i + kl <= n && memcmp(src + i, key, kl) == 0) {
+    for (size_t i = 0; i < t && o + 1 < cap;) {
+        if (kl && i + kl <= t && memcmp(tmp + i, key, kl) == 0) {
             for (const char *m = "***"; *m && o + 1 < cap; m++) dst[o++] = *m;
             i += kl;
             continue;
         }
-        unsigned char c = (unsigned char)src[i++];
-        if (c >= 0x20 && c != 0x7f) dst[o++] = (char)c;
+        dst[o++] = tmp[i++];
     }
     dst[o] = '\0';
+    free(tmp);
 }
 
 int rcpt_places_parse(rcpt_places_endpoint ep, const char *body, size_t len, const char *key,

@@ -27,6 +27,7 @@ M.SQS_KINDS = {
 }
 
 local function classify_sqs(record)
+  if type(record) ~= "table" then return nil, nil, "record: must be an object, got " .. type(record) end
   local body, err = json.decode(record.body or "")
   if body == nil then return nil, nil, "body: " .. err end
   if type(body) ~= "table" then return nil, nil, "body: must be a JSON object" end
@@ -36,14 +37,57 @@ local function classify_sqs(record)
   return nil, body, "body: not an OCR job ({\"job_id\",\"image_id\"}), an embed message or a compaction message"
 end
 
-local function is_sqs(event)
+-- The first record, when the event has a Records array whose first item is
+-- an object (anything else is not an SQS or stream event).
+local function first_record(event)
   local r = type(event) == "table" and type(event.Records) == "table" and event.Records[1]
+  return type(r) == "table" and r or nil
+end
+
+local function is_sqs(event)
+  local r = first_record(event)
   return r and (r.eventSource == "aws:sqs" or (r.body ~= nil and r.messageId ~= nil))
 end
 
 local function is_dynamodb_stream(event)
-  local r = type(event) == "table" and type(event.Records) == "table" and event.Records[1]
+  local r = first_record(event)
   return r and (r.eventSource == "aws:dynamodb" or r.dynamodb ~= nil)
+end
+
+local function invalid_event(event)
+  local keys = {}
+  if type(event) == "table" then for k in pairs(event) do keys[#keys + 1] = tostring(k) end end
+  table.sort(keys)
+  error({ type = "InvalidEvent",
+    msg = "unrecognised event: expected SQS Records (OCR job, embed or compaction messages) or DynamoDB stream Records; got "
+      .. (type(event) == "table" and ("an object with keys [" .. table.concat(keys, ", ") .. "]") or type(event)) }, 0)
+end
+
+-- classify(event) -> plan, without opening any store (tests and the
+-- fuzz target tests/fuzz/fuzz_event.c call it on its own):
+--   { kind = "sqs", records = { {id =, record =, kind = SQS_KINDS entry | nil,
+--                                body = table | nil, error = message | nil}, ... } }
+--   { kind = "dynamodb_stream", records = { {id =, record =}, ... } }
+-- Anything else raises { type = "InvalidEvent", msg = ... }.
+function M.classify(event)
+  if is_sqs(event) then
+    local records = {}
+    for i, record in ipairs(event.Records) do
+      local id = type(record) == "table" and record.messageId or ("record-" .. i)
+      local kind, body, err = classify_sqs(record)
+      records[i] = { id = id, record = record, kind = kind, body = body, error = err }
+    end
+    return { kind = "sqs", records = records }
+  elseif is_dynamodb_stream(event) then
+    local records = {}
+    for i, r in ipairs(event.Records) do
+      local d = type(r) == "table" and r.dynamodb
+      records[i] = { record = r, id = (type(d) == "table" and d.SequenceNumber)
+        or (type(r) == "table" and r.eventID) or ("record-" .. i) }
+    end
+    return { kind = "dynamodb_stream", records = records }
+  end
+  invalid_event(event)
 end
 
 -- env: the opened stores and settings shared by every record of an invocation
@@ -55,19 +99,19 @@ function M.env()
 end
 function M.reset_env() env_cache = nil end
 
-local function handle_sqs(event, context)
+local function handle_sqs(plan, context)
   local failures, results = {}, {}
   local groups = {} -- kind name -> list of {record, body}
-  for i, record in ipairs(event.Records) do
-    local id = record.messageId or ("record-" .. i)
-    local kind, body, err = classify_sqs(record)
-    if not kind then
-      log.error("record rejected", { message_id = id, error = err })
+  for _, c in ipairs(plan.records) do
+    local id = c.id
+    if not c.kind then
+      log.error("record rejected", { message_id = id, error = c.error })
       failures[#failures + 1] = { itemIdentifier = id }
-      results[#results + 1] = { message_id = id, success = false, error = err }
+      results[#results + 1] = { message_id = id, success = false, error = c.error }
     else
+      local kind = c.kind
       groups[kind.name] = groups[kind.name] or { kind = kind, items = {} }
-      table.insert(groups[kind.name].items, { id = id, record = record, body = body })
+      table.insert(groups[kind.name].items, { id = id, record = c.record, body = c.body })
     end
   end
   for _, kind in ipairs(M.SQS_KINDS) do
@@ -107,18 +151,12 @@ end
 -- handle(event, context) -> response table.  The per-record results are
 -- logged, and returned as a second value for `rcpt invoke`.
 function M.handle(event, context)
-  if is_sqs(event) then
-    return handle_sqs(event, context)
-  elseif is_dynamodb_stream(event) then
-    local mod = require("rcpt.compaction_events")
-    return mod.handle_stream(M.env(), event, context)
+  local plan = M.classify(event)
+  if plan.kind == "sqs" then
+    return handle_sqs(plan, context)
   end
-  local keys = {}
-  if type(event) == "table" then for k in pairs(event) do keys[#keys + 1] = tostring(k) end end
-  table.sort(keys)
-  error({ type = "InvalidEvent",
-    msg = "unrecognised event: expected SQS Records (OCR job, embed or compaction messages) or DynamoDB stream Records; got "
-      .. (type(event) == "table" and ("an object with keys [" .. table.concat(keys, ", ") .. "]") or type(event)) }, 0)
+  local mod = require("rcpt.compaction_events")
+  return mod.handle_stream(M.env(), event, context)
 end
 
 return M
