@@ -20,6 +20,7 @@ local config = require("rcpt.config")
 local json = require("rcpt.json")
 local log = require("rcpt.log")
 local store = require("rcpt.store")
+local testhook = require("rcpt.testhook")
 local uuid = require("rcpt.uuid")
 
 local USAGE = "rcpt ingest [--store URL] [--objects URL] [--json] [--no-worker] [--verbose] IMAGE OCR.json\n"
@@ -78,6 +79,9 @@ local M = {}
 
 -- Register one upload and run the handler on it.  Returns a summary table;
 -- raises only on setup errors (a file that cannot be read, a store refusing).
+-- opts.image_id and opts.job_id re-drive an interrupted ingest of the same
+-- image under its ids (the crash tests): every write is then a redelivery --
+-- same object keys, the OCR_JOB kept when it is already there.
 function M.ingest_one(env, image_path, json_path, opts)
   opts = opts or {}
   local t0 = clock()
@@ -88,7 +92,8 @@ function M.ingest_one(env, image_path, json_path, opts)
   ocr_text, msg = read_file(json_path)
   if not ocr_text then sum.error = "OCR JSON: " .. tostring(msg); return sum end
 
-  local image_id, job_id = uuid.new(), uuid.new()
+  local image_id, job_id = opts.image_id or uuid.new(), opts.job_id or uuid.new()
+  local redrive = opts.image_id ~= nil
   sum.image_id, sum.job_id = image_id, job_id
   local filename = basename(image_path)
   local stem, ext = split_ext(filename)
@@ -96,7 +101,7 @@ function M.ingest_one(env, image_path, json_path, opts)
   local objects = env:objects(bucket)
   local key = "raw-receipts/" .. filename
   local existing = objects:head(key)
-  if existing and (existing.size ~= #img_bytes or objects:get(key) ~= img_bytes) then
+  if existing and not redrive and (existing.size ~= #img_bytes or objects:get(key) ~= img_bytes) then
     key = "raw-receipts/" .. stem .. "-" .. image_id .. (ext ~= "" and ("." .. ext) or "")
   end
   local written = {}
@@ -104,6 +109,7 @@ function M.ingest_one(env, image_path, json_path, opts)
     local ok, pmsg = objects:put(k, bytes, { content_type = ctype })
     if not ok then error("cannot put " .. bucket .. "/" .. k .. ": " .. tostring(pmsg), 0) end
     written[#written + 1] = { bucket = bucket, key = k, bytes = #bytes }
+    testhook.point("ingest:object_put")
   end
   put(key, img_bytes, CONTENT_TYPES[ext:lower()] or "application/octet-stream")
   img_bytes = nil -- luacheck: ignore
@@ -112,12 +118,25 @@ function M.ingest_one(env, image_path, json_path, opts)
   ocr_text = nil -- luacheck: ignore
 
   local st, now = env.store, store.now()
-  local ok, perr = st:put("OCR_JOB", { image_id = image_id, job_id = job_id, s3_bucket = bucket, s3_key = key,
-    created_at = now, updated_at = now, status = "PENDING", job_type = "FIRST_PASS" }, { condition = "not_exists" })
-  if not ok then error("OCR_JOB: " .. tostring(perr), 0) end
-  ok, perr = st:put("OCR_ROUTING_DECISION", { image_id = image_id, job_id = job_id, s3_bucket = bucket,
-    s3_key = json_key, created_at = now, updated_at = now, status = "PENDING", receipt_count = 0 })
-  if not ok then error("OCR_ROUTING_DECISION: " .. tostring(perr), 0) end
+  local ok, perr = true, nil
+  local job_row = redrive and st:get("OCR_JOB", { image_id = image_id, job_id = job_id })
+  if job_row then
+    -- re-driven: the original upload's key and time stand
+    key, now = job_row.s3_key, job_row.created_at
+  else
+    ok, perr = st:put("OCR_JOB", { image_id = image_id, job_id = job_id, s3_bucket = bucket, s3_key = key,
+      created_at = now, updated_at = now, status = "PENDING", job_type = "FIRST_PASS" }, { condition = "not_exists" })
+    if not ok then error("OCR_JOB: " .. tostring(perr), 0) end
+    testhook.point("ingest:job_row")
+  end
+  -- a re-driven job whose decision exists is an SQS redelivery: the handler
+  -- takes it from the decision it finds
+  if not (redrive and st:get("OCR_ROUTING_DECISION", { image_id = image_id, job_id = job_id })) then
+    ok, perr = st:put("OCR_ROUTING_DECISION", { image_id = image_id, job_id = job_id, s3_bucket = bucket,
+      s3_key = json_key, created_at = now, updated_at = now, status = "PENDING", receipt_count = 0 })
+    if not ok then error("OCR_ROUTING_DECISION: " .. tostring(perr), 0) end
+    testhook.point("ingest:decision_row")
+  end
 
   -- the handler, exactly as the Lambda runs it, on this env
   local handler = require("rcpt.handler")
@@ -132,6 +151,7 @@ function M.ingest_one(env, image_path, json_path, opts)
   local hok, response, results = pcall(handler.handle, event, { function_name = "rcpt-ingest", aws_request_id = uuid.new() })
   handler.env = saved
   if not hok then error(response, 0) end
+  testhook.point("ingest:handled")
   local r = results and results[1] or {}
   sum.result = r
   sum.success = r.success == true and #response.batchItemFailures == 0
@@ -179,6 +199,7 @@ function M.ingest_one(env, image_path, json_path, opts)
       sum.embed = { error = require("rcpt.pipeline").message(eres) }
     end
   end
+  testhook.point("ingest:drained")
   local info = require("rcpt.debug").inspect(env, image_id)
   sum.stored = info
   -- refinement results (the worker's decisions) count towards success
