@@ -383,7 +383,14 @@ local function run(args)
       else
         sum = one(p.image, p.ocr_json)
       end
-      sums[#sums + 1] = sum
+      -- keep what the final report needs, not the summary (the stored
+      -- rows' inspection, the handler's result): a run over a thousand
+      -- images must not hold a thousand of them.  A full collection per
+      -- image keeps the heap at one image's worth (the incremental
+      -- collector would let it double first).
+      sums[#sums + 1] = { image = sum.image, success = sum.success, error = sum.error,
+        text = opts.json and json.encode(for_json(sum)) or M.format(sum, env) }
+      collectgarbage()
       if sum.success then okn = okn + 1 end
       local line = string.format("%s: %s", p.name, sum.success
         and string.format("ok %s, %d receipt(s), %.2f s", tostring(sum.image_type),
@@ -393,12 +400,13 @@ local function run(args)
     end
     local failed = #sums - okn
     if opts.json then
+      -- the images' summaries are already JSON text
       local js = {}
-      for i, s in ipairs(sums) do js[i] = for_json(s) end
-      io.stdout:write(json.encode({ dir = opts.dir, images = json.array(js), ok = okn, failed = failed,
-        seconds = clock() - t0 }), "\n")
+      for i, s in ipairs(sums) do js[i] = s.text end
+      local tail = json.encode({ dir = opts.dir, ok = okn, failed = failed, seconds = clock() - t0 })
+      io.stdout:write('{"images":[', table.concat(js, ","), "],", tail:sub(2), "\n")
     else
-      for _, s in ipairs(sums) do io.stdout:write(M.format(s, env), "\n") end
+      for _, s in ipairs(sums) do io.stdout:write(s.text, "\n") end
       io.stdout:write(string.format("ingested %d image(s) from %s: %d ok, %d failed, %.2f s\n", #sums, opts.dir, okn,
         failed, clock() - t0))
       for _, s in ipairs(sums) do
