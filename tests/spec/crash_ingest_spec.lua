@@ -1,7 +1,7 @@
 -- Crash safety of `rcpt ingest` (issue 7 item 3): the whole local flow (first
 -- pass, crops, the local refinement worker, merchant, embeddings, deltas,
 -- local compaction) on a SQLite store, killed with SIGKILL at random points,
--- many times (12 trials; RCPT_LONG=1: 120).  Two kinds of kill:
+-- many times (12 trials, 6 under ASan; RCPT_LONG=1: 120).  Two kinds of kill:
 --   * at a named point (lua/rcpt/testhook.lua, RCPT_CRASH_AT="*#k"): k drawn
 --     uniformly from the points a clean run of that image passes (object puts,
 --     the OCR_JOB and routing-decision rows, before/after every pipeline step,
@@ -39,7 +39,8 @@ math.randomseed(seed)
 print("crash ingest spec: RCPT_SEED=" .. seed)
 
 local LONG = os.getenv("RCPT_LONG") == "1"
-local TRIALS = LONG and 120 or 12
+-- the sanitizer build runs each child some 3x slower: half the trials there
+local TRIALS = LONG and 120 or (os.getenv("RCPT_SANITIZED") == "1" and 6 or 12)
 local q = support.quote
 
 local function sh(cmd)

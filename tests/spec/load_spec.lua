@@ -23,7 +23,7 @@ local support = require("support.env")
 local load = require("support.load")
 
 local LONG = os.getenv("RCPT_LONG") == "1"
-local N = LONG and 1000 or 24
+local N = LONG and 1000 or (os.getenv("RCPT_SANITIZED") == "1" and 12 or 24)
 local SANITIZED = os.getenv("RCPT_SANITIZED") == "1"
 
 describe("rcpt ingest under load", function()
