@@ -100,8 +100,11 @@ function M.ingest_one(env, image_path, json_path, opts)
   local bucket = env.bucket.uploads
   local objects = env:objects(bucket)
   local key = "raw-receipts/" .. filename
-  local existing = objects:head(key)
-  if existing and not redrive and (existing.size ~= #img_bytes or objects:get(key) ~= img_bytes) then
+  -- re-driven after the OCR_JOB row: the upload's key is the one it names
+  local job_row = redrive and env.store:get("OCR_JOB", { image_id = image_id, job_id = job_id })
+  local existing = not job_row and objects:head(key)
+  if job_row then key = job_row.s3_key end
+  if existing and (existing.size ~= #img_bytes or objects:get(key) ~= img_bytes) then
     key = "raw-receipts/" .. stem .. "-" .. image_id .. (ext ~= "" and ("." .. ext) or "")
   end
   local written = {}
@@ -119,10 +122,9 @@ function M.ingest_one(env, image_path, json_path, opts)
 
   local st, now = env.store, store.now()
   local ok, perr = true, nil
-  local job_row = redrive and st:get("OCR_JOB", { image_id = image_id, job_id = job_id })
   if job_row then
-    -- re-driven: the original upload's key and time stand
-    key, now = job_row.s3_key, job_row.created_at
+    -- re-driven: the original upload's time stands
+    now = job_row.created_at
   else
     ok, perr = st:put("OCR_JOB", { image_id = image_id, job_id = job_id, s3_bucket = bucket, s3_key = key,
       created_at = now, updated_at = now, status = "PENDING", job_type = "FIRST_PASS" }, { condition = "not_exists" })
