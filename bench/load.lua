@@ -50,9 +50,12 @@ local function run(name, dirs)
     or ("PROBLEMS: " .. table.concat(problems, "; ")))
   for i, p in ipairs(r.procs) do
     local m = load.memory(p.samples, 10)
-    if m then
-      say("  process %d: VmRSS %.1f MB after receipt %d, %.1f MB after receipt %d (%+.2f KB/receipt); peak (VmHWM) %.1f MB",
-        i, m.start_kb / 1024, m.start_n, m.end_kb / 1024, m.end_n, m.per_receipt_kb, m.peak_kb / 1024)
+    local h = load.memory(p.samples, N // #r.procs // 2)
+    if m and h then
+      say("  process %d: VmRSS %.1f MB after receipt %d, %.1f MB after %d, %.1f MB after %d; peak (VmHWM) %.1f MB",
+        i, m.start_kb / 1024, m.start_n, h.start_kb / 1024, h.start_n, m.end_kb / 1024, m.end_n, m.peak_kb / 1024)
+      say("             RssAnon %.1f MB, %.1f MB, %.1f MB: %+.2f KB/receipt over the second half",
+        m.start_anon_kb / 1024, h.start_anon_kb / 1024, m.end_anon_kb / 1024, h.anon_per_receipt_kb)
     end
   end
   return N / r.seconds, #problems

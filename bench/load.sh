@@ -5,7 +5,8 @@
 #   - two `rcpt ingest --dir` processes at once, one per half, same store;
 # with local compaction after every receipt off (RCPT_COMPACT_AFTER=0) and one
 # `rcpt compact` at the end (timed apart).  Prints receipts/s each way (and
-# the ratio), VmRSS of each process after receipt 10 and at its last sample
+# the ratio), VmRSS and RssAnon of each process after receipt 10, at half way
+# and at its last sample
 # (sampled from /proc every 0.2 s) with the growth per receipt, its VmHWM,
 # and whether every row is there exactly once with no lock error on stderr.
 # The checks are tests/spec/load_spec.lua's (tests/spec/support/load.lua).
