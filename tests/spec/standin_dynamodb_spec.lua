@@ -1,4 +1,4 @@
--- label: netns
+-- label: netns, noasan
 -- The DynamoDB Local stand-in (support.dynamodb_local) speaks the DynamoDB and DynamoDB Streams
 -- JSON protocols as the C client will: SigV4-signed POSTs to / through curl's --aws-sigv4.
 -- The table is the entity store's own definition (tests/support/dynamodb_table.json, the same

@@ -1,3 +1,4 @@
+-- label: noasan
 -- The loopback fixture servers (tests/support/places_fixture.py, openai_fixture.py) answer each
 -- configured mode as configured, checked over real HTTP with the curl CLI.
 local cjson = require("cjson")

@@ -1,3 +1,4 @@
+-- label: noasan
 -- The local-aws-sqs stand-in (support.sqs_local) speaks SQS's JSON protocol
 -- (X-Amz-Target: AmazonSQS.<Op>, application/x-amz-json-1.0) as the C client will, SigV4 signed.
 local curl = require("support.curl")

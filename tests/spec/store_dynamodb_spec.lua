@@ -1,4 +1,4 @@
--- label: netns
+-- label: netns, noasan
 -- The entity store on Amazon's DynamoDB Local: the same behaviour cases as SQLite
 -- (support.store_suite), tables made by `rcpt store init`, and the items compared with SQLite's.
 --

@@ -1,3 +1,4 @@
+-- label: noasan
 -- rcpt.synth: generated receipt images and their Vision OCR JSON agree with
 -- each other, classify and cluster as spec/ocr-geometry.md §5/§7 say, the
 -- §8 crops of rcpt.geom land on the generated truth, generation is
