@@ -41,6 +41,7 @@ local json = require("rcpt.json")
 local log = require("rcpt.log")
 local ocr = require("rcpt.ocr")
 local pipeline = require("rcpt.pipeline")
+local testhook = require("rcpt.testhook")
 local uuid = require("rcpt.uuid")
 
 local M = {}
@@ -105,8 +106,10 @@ local function finish(ctx, status, count, reason)
     created_at = d.created_at, updated_at = same and d.updated_at or ctx.now,
     status = status, receipt_count = count,
   }
+  testhook.point("decision:" .. status)
   local ok, msg = st:put("OCR_ROUTING_DECISION", nd)
   if not ok then return nil, msg end
+  testhook.point("decision:" .. status .. ":done")
   local extra = {}
   if reason then extra.failure_reason = clip(reason, 2000) end
   if skipped then extra.skipped_clusters = clip(skipped, 4000) end

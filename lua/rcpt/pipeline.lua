@@ -8,6 +8,7 @@
 -- Which pipeline runs is a setting (RCPT_PIPELINE, default "default"); an
 -- operator edits a copy under RCPT_LUA_PATH / --lua, no rebuild.
 local log = require("rcpt.log")
+local testhook = require("rcpt.testhook")
 
 local M = {}
 
@@ -54,7 +55,9 @@ function M.run_stage(pipeline, stage, ctx)
     if ctx.done then break end
     local f, name = step_fn(s)
     local t0 = log.now_ms()
+    testhook.point("step:" .. name)
     local ok, err = pcall(f, ctx)
+    if ok then testhook.point("step:" .. name .. ":done") end
     local dt = log.now_ms() - t0
     ctx.timings[#ctx.timings + 1] = { step = name, ms = dt }
     log.debug("step", { step = name, stage = stage, image_id = ctx.image_id, job_id = ctx.job_id,
