@@ -278,9 +278,10 @@ int rcpt_fault_check(rcpt_fault_set *s, rcpt_fault_layer layer, const char *op,
         r->seen++;
         if (fired)
             continue;            /* later rules still count the call */
-        if (r->nth && r->seen < r->nth)
-            continue;
-        if (r->times && r->fired >= r->times)
+        /* a window of calls, nth .. nth+times-1: "the Nth call" stays the Nth
+         * call even when an earlier rule took that call */
+        unsigned long start = r->nth ? r->nth : 1;
+        if (r->seen < start || (r->times && r->seen >= start + r->times))
             continue;
         r->fired++;
         s->injected++;

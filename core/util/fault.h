@@ -26,9 +26,12 @@
  *                      | error=ioerr (SQLITE_IOERR, "disk I/O error");
  *                      the statement fails and the caller rolls the
  *                      transaction back, as with a real SQLite error
- * count      times=N      fire on N matching calls in a row (default 1 when
- *                          nth= is given, otherwise every matching call);
- *                          times=always = no limit
+ * count      times=N      fire on the matching calls nth .. nth+N-1 (default
+ *                          N = 1 when nth= is given, otherwise every matching
+ *                          call); times=always = no limit.  Rules are tried in
+ *                          order and one call gets at most one fault: a call
+ *                          an earlier rule took still counts for the later
+ *                          rules (their window moves on, the fault is lost)
  *
  * The variable is read and parsed once per process (pthread_once).  When it
  * is unset or empty, rcpt_fault_env() returns NULL and every layer's cost is
