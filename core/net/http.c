@@ -1,6 +1,7 @@
 /* rcpt_http: libcurl easy-handle wrapper with retries, SigV4 and test hooks.
  * See http.h for the contract. */
 #include "net/http.h"
+#include "util/fault.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -27,6 +28,8 @@ struct rcpt_http_client {
     int have_hooks;
     uint64_t rng;
     unsigned long long seq;
+    rcpt_fault_set *faults;          /* RCPT_FAULTS (tests only), NULL normally */
+    char fault_retry_after[24];      /* lives as long as the injected answer */
 };
 
 /* ---- response ------------------------------------------------------------ */
@@ -313,6 +316,37 @@ static uint64_t c_rand(rcpt_http_client *c)
 
 /* ---- client -------------------------------------------------------------------------- */
 
+/* The fault hook installed from RCPT_FAULTS (core/util/fault.h): the subject
+ * of a rule's key=/host= is "host/path" (never the query: it may hold a key). */
+static int env_fault(void *ud, const rcpt_http_fault_ctx *ctx, rcpt_http_fault *f)
+{
+    rcpt_http_client *c = ud;
+    char subject[768];
+    snprintf(subject, sizeof subject, "%s%s", ctx->host ? ctx->host : "", ctx->path ? ctx->path : "");
+    rcpt_fault_hit h;
+    if (!rcpt_fault_check(c->faults, RCPT_FAULT_HTTP, ctx->method, subject, &h))
+        return 0;
+    switch (h.kind) {
+    case RCPT_FAULT_STATUS:
+        f->kind = RCPT_HTTP_FAULT_STATUS;
+        f->status = h.status;
+        f->body = NULL;
+        if (h.retry_after[0]) {
+            memcpy(c->fault_retry_after, h.retry_after, sizeof c->fault_retry_after);
+            f->retry_after = c->fault_retry_after;
+        }
+        break;
+    case RCPT_FAULT_TIMEOUT: f->kind = RCPT_HTTP_FAULT_TIMEOUT; break;
+    case RCPT_FAULT_REFUSED: f->kind = RCPT_HTTP_FAULT_REFUSED; break;
+    case RCPT_FAULT_SHORT:
+        f->kind = RCPT_HTTP_FAULT_SHORT_BODY;
+        f->short_len = h.short_len;
+        break;
+    default: return 0;
+    }
+    return 1;
+}
+
 rcpt_http_client *rcpt_http_client_new(const rcpt_http_client_opts *opts, rcpt_err *err)
 {
     pthread_once(&g_curl_once, curl_init_once);
@@ -349,6 +383,20 @@ rcpt_http_client *rcpt_http_client_new(const rcpt_http_client_opts *opts, rcpt_e
         free(c);
         rcpt_err_set(err, RCPT_ENOMEM, "http: curl_easy_init failed");
         return NULL;
+    }
+    rcpt_fault_set *fs;
+    rcpt_err ferr;
+    if (rcpt_fault_env(&fs, &ferr) != RCPT_OK) {
+        curl_easy_cleanup(c->h);
+        free(c);
+        if (err)
+            *err = ferr;
+        return NULL;
+    }
+    if (fs && rcpt_fault_has_layer(fs, RCPT_FAULT_HTTP)) {
+        rcpt_http_hooks hk = {.fault = env_fault, .ud = c};
+        c->faults = fs;
+        rcpt_http_client_set_hooks(c, &hk);
     }
     return c;
 }

@@ -108,8 +108,8 @@ void rcpt_objstore_info_free(rcpt_objstore_info *info)
     info->n_metadata = 0;
 }
 
-int rcpt_objstore_open(const char *url, const rcpt_objstore_opts *opts,
-                       rcpt_objstore **out, rcpt_err *err)
+static int open_backend(const char *url, const rcpt_objstore_opts *opts,
+                        rcpt_objstore **out, rcpt_err *err)
 {
     *out = NULL;
     if (!url || !*url)
@@ -158,6 +158,16 @@ int rcpt_objstore_open(const char *url, const rcpt_objstore_opts *opts,
     if (!*dir)
         return rcpt_err_set(err, RCPT_EINVAL, "%s: needs a directory", url);
     return rcpt_objstore_file_open(dir, url, out, err);
+}
+
+int rcpt_objstore_open(const char *url, const rcpt_objstore_opts *opts,
+                       rcpt_objstore **out, rcpt_err *err)
+{
+    int rc = open_backend(url, opts, out, err);
+    if (rc)
+        return rc;
+    /* RCPT_FAULTS (tests only): wraps the store when it has objstore rules */
+    return rcpt__objstore_fault_wrap(out, err);
 }
 
 void rcpt_objstore_close(rcpt_objstore *s)

@@ -178,4 +178,10 @@ int rcpt_objstore_file_open(const char *dir, const char *url, rcpt_objstore **ou
 int rcpt_objstore_s3_open(const char *bucket, const char *prefix, const char *url,
                           const rcpt_objstore_opts *opts, rcpt_objstore **out, rcpt_err *err);
 
+/* The RCPT_FAULTS wrapper (core/util/fault.h, objstore_fault.c): replaces
+ * *s by a wrapping store when the variable has objstore rules (closing *s
+ * and failing when the variable is malformed); _inner sees through it. */
+int rcpt__objstore_fault_wrap(rcpt_objstore **s, rcpt_err *err);
+rcpt_objstore *rcpt__objstore_fault_inner(rcpt_objstore *s);
+
 #endif

@@ -37,6 +37,7 @@ static const rcpt_objstore_vt s3_vt;
 
 rcpt_http_client *rcpt_objstore_http_client(rcpt_objstore *s)
 {
+    s = rcpt__objstore_fault_inner(s);
     return s && s->vt == &s3_vt ? ((s3store *)s)->http : NULL;
 }
 

@@ -144,6 +144,23 @@ void rcpt__sq_unref(sq_conn *c)
 
 static sq_conn *conn(rcpt_store *st) { return st->impl; }
 
+/* RCPT_FAULTS (core/util/fault.h): a write statement fails the way SQLite
+ * reports a full disk or an I/O error; the caller rolls the transaction
+ * back exactly as for a real failure.  One pointer check when unset. */
+static int injected_write_fault(sq_conn *c, const char *op, const char *pk, const char *sk,
+                                rcpt_err *err)
+{
+    if (!c->faults)
+        return RCPT_OK;
+    char subject[512];
+    snprintf(subject, sizeof subject, "%s/%s", pk, sk);
+    rcpt_fault_hit h;
+    if (!rcpt_fault_check(c->faults, RCPT_FAULT_SQLITE, op, subject, &h))
+        return RCPT_OK;
+    return rcpt_err_set(err, RCPT_EIO, "sqlite %s: %s: %s (injected fault)", c->path, op,
+                        sqlite3_errstr(h.sqlite_code));
+}
+
 static void bind_opt(sqlite3_stmt *s, int i, const char *v)
 {
     if (v)
@@ -198,6 +215,8 @@ static int sq_get(rcpt_store *st, const char *pk, const char *sk, rcpt_item **ou
 
 static int put_row(sq_conn *c, const rcpt_row *r, rcpt_err *err)
 {
+    if (injected_write_fault(c, "put", r->pk, r->sk, err))
+        return RCPT_EIO;
     sqlite3_stmt *s = c->st[SQ_PUT];
     sqlite3_reset(s);
     sqlite3_bind_text(s, 1, r->pk, -1, SQLITE_STATIC);
@@ -215,6 +234,8 @@ static int put_row(sq_conn *c, const rcpt_row *r, rcpt_err *err)
 
 static int del_row(sq_conn *c, const char *pk, const char *sk, rcpt_err *err)
 {
+    if (injected_write_fault(c, "delete", pk, sk, err))
+        return RCPT_EIO;
     sqlite3_stmt *s = c->st[SQ_DEL];
     sqlite3_reset(s);
     sqlite3_bind_text(s, 1, pk, -1, SQLITE_STATIC);
@@ -834,6 +855,11 @@ int rcpt_store_open_sqlite(const char *path, rcpt_store **out, rcpt_err *err)
             rc = rcpt__sq_fail(c, RCPT_EIO, err, "prepare");
             goto fail;
         }
+    rcpt_fault_set *fs;
+    if ((rc = rcpt_fault_env(&fs, err)))
+        goto fail;
+    if (rcpt_fault_has_layer(fs, RCPT_FAULT_SQLITE))
+        c->faults = fs;
     st->ops = &SQ_OPS;
     st->impl = c;
     *out = st;

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "util/fault.h"
 
 enum { SQ_GET, SQ_PUT, SQ_DEL, SQ_DEL_RANGE /* the SKs of a range */, SQ_SCAN, SQ_NSTMT };
 
@@ -13,6 +14,7 @@ typedef struct sq_conn {
     sqlite3 *db;
     sqlite3_stmt *st[SQ_NSTMT];
     int refs;
+    rcpt_fault_set *faults;          /* RCPT_FAULTS sqlite rules (tests only), else NULL */
     char path[1];
 } sq_conn;
 

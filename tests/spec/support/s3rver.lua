@@ -5,6 +5,7 @@
 --   local srv = s3rver.start({ bucket = "rcpt-test" })   -- or { buckets = { "raw", "site", ... } }
 --   srv.endpoint  -- "http://127.0.0.1:PORT"
 --   srv.env       -- { AWS_ENDPOINT_URL = ..., AWS_ACCESS_KEY_ID = "S3RVER", ... } for net.objects opts.env
+--   s3rver.start({ allow_mismatched_signatures = true }) -- any AWS_SECRET_ACCESS_KEY signs
 --   srv:stop()    -- kill + wait, remove its folder; safe to call twice
 --
 -- A missing install is an error, never a skip: the S3 half of the suite must
@@ -58,7 +59,11 @@ function M.start(opts)
     -- node in the background, plus a watchdog that kills it when we are gone
     local cmd = "cd " .. env.quote(node_dir) .. " && NODE_OPTIONS=--openssl-legacy-provider "
       .. "node " .. env.quote(bin) .. " -d " .. env.quote(dir .. "/data") .. " -a 127.0.0.1 -p " .. port
-      .. " -s" .. configure .. " >" .. env.quote(log) .. " 2>&1 </dev/null & "
+      .. " -s" .. configure
+      -- any secret key signs (the access key id must still be S3RVER): lets a
+      -- spec use a fake secret and look for it everywhere afterwards
+      .. (opts.allow_mismatched_signatures and " --allow-mismatched-signatures" or "")
+      .. " >" .. env.quote(log) .. " 2>&1 </dev/null & "
       .. "pid=$!; echo $pid; "
       .. "( while kill -0 " .. me .. " 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; "
       .. "kill $pid 2>/dev/null ) >/dev/null 2>&1 </dev/null &"
