@@ -38,6 +38,26 @@ static void bswap32_copy(void *dst, const void *src, size_t nfloats)
 }
 
 /* ---- sha256 ---------------------------------------------------------------------- */
+static void hex32(const unsigned char md[32], char out[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = digits[md[i] >> 4];
+        out[2 * i + 1] = digits[md[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+int rcpt_vec_sha256(const void *data, size_t len, char out[65], rcpt_err *err)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return rcpt_err_set(err, RCPT_ENOMEM, "sha256 of %zu bytes failed", len);
+    hex32(md, out);
+    return RCPT_OK;
+}
+
 int rcpt_vec_sha256_file(const char *path, char out[65], int64_t *bytes, rcpt_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
