@@ -4,7 +4,8 @@
 # screenshot, then the PHOTO and SCAN examples with --dir, into a fresh store
 # and object folder.  Prints the summaries.
 #
-#   scripts/run-example.sh [OUT_DIR]     (default ./.rcpt; must not exist yet or be empty)
+#   scripts/run-example.sh [OUT_DIR]     (default ./.rcpt-example, made afresh on every run;
+#                                         a given OUT_DIR must not exist yet or be empty)
 #   BUILD=build                          the build folder (default build)
 #
 # What is left in OUT_DIR afterwards:
@@ -14,7 +15,12 @@
 # RCPT_OBJECTS=file:OUT_DIR/objects) and receipt("<image id>").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-out=${1:-./.rcpt}
+out=${1:-}
+if [ -z "$out" ]; then
+  # the script's own folder: start it afresh so the command can be run again
+  out=./.rcpt-example
+  rm -rf "$out"
+fi
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$root/$build ;; esac
 

@@ -240,6 +240,24 @@ function M.format(sum, env)
     say("  objects    %d under %s: %s%s", #info.objects - info.missing, env.objects_root, table.concat(parts, ", "),
       info.missing > 0 and string.format(" -- %d MISSING", info.missing) or "")
   end
+  -- merchant resolution and vectors, per receipt (the after_receipt stage)
+  local image_id = info and info.image_id or (sum.result and sum.result.image_id)
+  if image_id and env.store then
+    for _, md in ipairs(env.store:query("RECEIPT_METADATA", { image_id = image_id }) or {}) do
+      say("  merchant   #%d %s (%s, %s%s)", md.receipt_id, md.merchant_name ~= "" and md.merchant_name or "?",
+        tostring(md.validated_by), tostring(md.validation_status),
+        md.place_id and md.place_id ~= "" and (", place " .. md.place_id) or "")
+    end
+    for _, run in ipairs(env.store:query("COMPACTION_RUN", { image_id = image_id }) or {}) do
+      say("  vectors    #%d run %s: lines %s (%d), words %s (%d)", run.receipt_id, run.run_id:sub(1, 8),
+        tostring(run.lines_state), run.lines_merged_vectors or 0, tostring(run.words_state),
+        run.words_merged_vectors or 0)
+    end
+  end
+  local r = sum.result or {}
+  if r.merchant_error then say("  merchant   FAILED: %s", r.merchant_error) end
+  if r.embedding_error then say("  embedding  FAILED: %s", r.embedding_error) end
+  if r.compaction_error then say("  compaction FAILED: %s", r.compaction_error) end
   local w = sum.worker
   if w and w.queued > 0 then
     if w.ran then
