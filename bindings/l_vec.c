@@ -5,6 +5,7 @@
  *   c:upsert(ids, vectors, documents, metadatas)
  *   local r = c:query(v, {k = 8, where = {merchant_name = "Vons"}, exclude_ids = {...}})
  *   local man, json = c:write_snapshot(path, version)
+ *   vec.sha256(s) -> hex digest of the string s
  *
  * Scores are cosine similarities.  Vectors cross as strings of little-endian
  * float32 or arrays of numbers (bindings/lua_types.h); they come back as
@@ -290,6 +291,19 @@ static int l_verify(lua_State *L)
     if (to_manifest(L, 2, &m, &err) != RCPT_OK || rcpt_vec_verify(path, &m, &err) != RCPT_OK)
         return fail(L, &err);
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* vec.sha256(s) -> hex digest: names content (delta run ids) without a byte loop in Lua */
+static int l_sha256(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char hex[65];
+    rcpt_err err;
+    if (rcpt_vec_sha256(s, len, hex, &err) != RCPT_OK)
+        return fail(L, &err);
+    lua_pushlstring(L, hex, 64);
     return 1;
 }
 
@@ -749,6 +763,7 @@ static const luaL_Reg vec_funcs[] = {
     {"open", l_open},
     {"read_manifest", l_read_manifest},
     {"verify", l_verify},
+    {"sha256", l_sha256},
     {NULL, NULL},
 };
 

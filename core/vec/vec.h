@@ -206,6 +206,8 @@ int rcpt_vec_apply_file(rcpt_vec_coll *dst, const char *path, const rcpt_vec_man
 int rcpt_vec_verify(const char *path, const rcpt_vec_manifest *man, rcpt_err *err);
 /* Hex sha256 of a file (out: 65 bytes). */
 int rcpt_vec_sha256_file(const char *path, char out[65], int64_t *bytes, rcpt_err *err);
+/* Hex sha256 of data[0..len) (out: 65 bytes). */
+int rcpt_vec_sha256(const void *data, size_t len, char out[65], rcpt_err *err);
 
 int rcpt_vec_manifest_parse(const char *json, size_t len, rcpt_vec_manifest *man,
                             rcpt_err *err);
