@@ -3,6 +3,7 @@
  * headers) comes from rcpt_http; this file builds the request, splits large
  * calls and checks the answer strictly, because a wrong count or size would
  * otherwise put vectors on the wrong lines. */
+#include "../util/mask.h"
 #include "embed.h"
 
 #include <math.h>
@@ -47,35 +48,6 @@ static size_t native_dim(const char *model)
     return 0;
 }
 
-/* Copy a server message into dst with every occurrence of key replaced by
- * "***" and control characters dropped. */
-static void copy_masked(char *dst, size_t cap, const char *src, size_t n, const char *key)
-{
-    /* control characters are dropped BEFORE the key is looked for: masking
-     * first let a key split by one ("AIza\u0000Sy...") come out whole once
-     * the NUL was dropped (found by tests/fuzz/fuzz_places) */
-    char *tmp = malloc(n + 1);
-    if (!tmp) {
-        dst[0] = '\0';
-        return;
-    }
-    size_t t = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)src[i];
-        if (c >= 0x20 && c != 0x7f) tmp[t++] = (char)c;
-    }
-    size_t kl = key ? strlen(key) : 0, o = 0;
-    for (size_t i = 0; i < t && o + 1 < cap;) {
-        if (kl && i + kl <= t && memcmp(tmp + i, key, kl) == 0) {
-            for (const char *m = "***"; *m && o + 1 < cap; m++) dst[o++] = *m;
-            i += kl;
-            continue;
-        }
-        dst[o++] = tmp[i++];
-    }
-    dst[o] = '\0';
-    free(tmp);
-}
 
 /* ---- answer parsing ----------------------------------------------------------- */
 
@@ -215,7 +187,7 @@ static void server_message(const openai_embedder *oe, const rcpt_buf *body, char
     rcpt_json_doc *doc = NULL;
     if (rcpt_json_parse(body->data, body->len, NULL, &doc, NULL, NULL) != RCPT_OK) return;
     const rcpt_json *m = rcpt_json_get(rcpt_json_get(rcpt_json_root(doc), "error"), "message");
-    if (m && m->type == RCPT_JSON_STRING) copy_masked(dst, cap, m->u.str.s, m->u.str.len, oe->key);
+    if (m && m->type == RCPT_JSON_STRING) rcpt_copy_masked(dst, cap, m->u.str.s, m->u.str.len, oe->key);
     rcpt_json_free(doc);
 }
 

@@ -1,5 +1,6 @@
 /* Google Places legacy Web Service: primitive calls and answer parsing
  * (contract in places.h).  Nothing here decides what to search or cache. */
+#include "../util/mask.h"
 #include "net/places.h"
 
 #include <ctype.h>
@@ -170,34 +171,6 @@ static int parse_place(const rcpt_json *o, const char *path, rcpt_place *p, rcpt
     return RCPT_OK;
 }
 
-/* Mask the key in a copied server message; drop control characters. */
-static void copy_masked(char *dst, size_t cap, const char *src, size_t n, const char *key)
-{
-    /* control characters are dropped BEFORE the key is looked for: masking
-     * first let a key split by one ("AIza\u0000Sy...") come out whole once
-     * the NUL was dropped (found by tests/fuzz/fuzz_places) */
-    char *tmp = malloc(n + 1);
-    if (!tmp) {
-        dst[0] = '\0';
-        return;
-    }
-    size_t t = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)src[i];
-        if (c >= 0x20 && c != 0x7f) tmp[t++] = (char)c;
-    }
-    size_t kl = key ? strlen(key) : 0, o = 0;
-    for (size_t i = 0; i < t && o + 1 < cap;) {
-        if (kl && i + kl <= t && memcmp(tmp + i, key, kl) == 0) {
-            for (const char *m = "***"; *m && o + 1 < cap; m++) dst[o++] = *m;
-            i += kl;
-            continue;
-        }
-        dst[o++] = tmp[i++];
-    }
-    dst[o] = '\0';
-    free(tmp);
-}
 
 int rcpt_places_parse(rcpt_places_endpoint ep, const char *body, size_t len, const char *key,
                       rcpt_places_result *out, rcpt_err *err)
@@ -230,7 +203,7 @@ int rcpt_places_parse(rcpt_places_endpoint ep, const char *body, size_t len, con
         }
         char msg[256] = "";
         const rcpt_json *em = rcpt_json_get(root, "error_message");
-        if (em && em->type == RCPT_JSON_STRING) copy_masked(msg, sizeof msg, em->u.str.s, em->u.str.len, key);
+        if (em && em->type == RCPT_JSON_STRING) rcpt_copy_masked(msg, sizeof msg, em->u.str.s, em->u.str.len, key);
         rc = rcpt_err_set(err, strcmp(out->status, "REQUEST_DENIED") == 0 ? RCPT_EAUTH : RCPT_EHTTP,
                           "status %s%s%s", out->status, msg[0] ? ": " : "", msg);
         goto done;
