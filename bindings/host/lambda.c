@@ -14,9 +14,9 @@
  * Every invocation handed to us is answered: a malformed event, a Lua error,
  * a timeout, a result JSON cannot hold and a response the API refuses all
  * become an error post; POSTs are retried with backoff on connection errors
- * and 5xx.  The event and result are JSON through rcpt.json (lua-cjson with
- * the project's settings: the codec the rest of the Lua code uses); error bodies are written here in C so that they
- * can be sent even when Lua cannot produce anything.
+ * and 5xx.  The event and result are JSON through rcpt.json (our own codec
+ * in C, the one the rest of the Lua code uses); error bodies are written here
+ * in C so that they can be sent even when Lua cannot produce anything.
  *
  * The deadline: the handler runs in its own coroutine with a count hook that
  * reads the monotonic clock every RT_HOOK_COUNT VM instructions and raises
