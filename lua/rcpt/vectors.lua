@@ -209,7 +209,18 @@ function M.pointer(env, coll_name)
   end
   local v = body:match("^%s*(.-)%s*$")
   if v == "" or not v:match("^[%w_%-%.]+$") then
-    error({ type = "Corrupt", msg = "pointer " .. M.pointer_key(coll_name) .. ": not a version id: " .. body:sub(1, 80) }, 0)
+    -- A torn pointer: S3 never stores a partial PUT, but a stand-in such as
+    -- s3rver can keep an empty object when the writer is killed mid-request.
+    -- Never use it; fall back to the newest version whose manifest exists
+    -- (the manifest is uploaded after the snapshot file and deleted first
+    -- when a version is pruned, so its presence means the version is whole;
+    -- the checksum is still verified on download).
+    require("rcpt.log").warn("vector pointer unreadable; using the newest complete version",
+      { key = M.pointer_key(coll_name), body = body:sub(1, 80) })
+    for _, version in ipairs(M.versions(env, coll_name)) do
+      if objects(env):head(M.snapshot_prefix(coll_name, version) .. M.MANIFEST_FILE) then return version end
+    end
+    return nil
   end
   return v
 end

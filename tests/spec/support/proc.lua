@@ -141,6 +141,12 @@ function M.spawn(argv, opts)
     if pid then
       -- belt and braces: nothing of the group may survive (the wrapper's last act is KILL 0)
       os.execute("kill -KILL -" .. pid .. " 2>/dev/null")
+      -- a killed process lingers a moment before the kernel reaps it (a JVM
+      -- with many threads takes longest): wait until none is left, up to 5 s
+      for _ = 1, 100 do
+        if #M.group(pid) == 0 then break end
+        sleep(0.05)
+      end
     end
     env.rmrf(dir)
   end
