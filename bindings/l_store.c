@@ -847,8 +847,12 @@ static int l_put_item(lua_State *L)
         it = rcpt_item_new();
         b->p = it;
         const char *m = it ? to_av(L, 2, it, 0, ebuf, sizeof ebuf) : "out of memory";
-        if (m)
-            return luaL_error(L, "item: %s", m);
+        /* the table is data (a stream image from an event): a bad one is an
+         * expected failure, not misuse of the API */
+        if (m) {
+            rcpt_err_set(&e, RCPT_EINVAL, "item: %s", m);
+            return push_fail(L, &e);
+        }
         if (it->type != RCPT_AV_M || rcpt_item_type_plain(it, &e)) {
             if (!e.code)
                 rcpt_err_set(&e, RCPT_EINVAL, "item: must be a table of attributes");
@@ -1414,8 +1418,12 @@ static int l_entity(lua_State *L)
         it = rcpt_item_new();
         b->p = it;
         const char *m = it ? to_av(L, 1, it, 0, ebuf, sizeof ebuf) : "out of memory";
-        if (m)
-            return luaL_error(L, "item: %s", m);
+        /* the table is data (a stream image from an event): a bad one is an
+         * expected failure, not misuse of the API */
+        if (m) {
+            rcpt_err_set(&e, RCPT_EINVAL, "item: %s", m);
+            return push_fail(L, &e);
+        }
         if (it->type != RCPT_AV_M || rcpt_item_type_plain(it, &e)) {
             if (!e.code)
                 rcpt_err_set(&e, RCPT_EINVAL, "item: must be a table of attributes");

@@ -83,6 +83,18 @@ describe("rcpt.store", function()
     assert.is_false(store.is_uuid4("3f52804b-2fad-1e00-92c8-b593da3a8ed3"))
   end)
 
+  it("reads a stream image with bad attribute names as nil, message (found by fuzz_event)", function()
+    local img = { PK = { S = "IMAGE#" .. IMG }, SK = { S = "RECEIPT#00001#METADATA" } }
+    img["merchant\0name"] = { S = "Vons" }
+    local e, msg, name = store.entity(img)
+    assert.is_nil(e)
+    assert.truthy(msg:find("NUL", 1, true), msg)
+    assert.are.equal("EINVAL", name)
+    e, msg = store.entity({ PK = { S = "IMAGE#" .. IMG }, [1] = { S = "x" } })
+    assert.is_nil(e)
+    assert.truthy(msg:find("item", 1, true), msg)
+  end)
+
   it("closes idempotently and refuses use after close", function()
     do
       local s2 <close> = assert(store.open("sqlite:" .. dir .. "/s2.db"))
