@@ -296,7 +296,8 @@ static int sq_get(rcpt_store *st, const char *pk, const char *sk, rcpt_item **ou
 
 static int feed_type(const char *t)
 {
-    return t && (!strcmp(t, "RECEIPT_METADATA") || !strcmp(t, "COMPACTION_RUN"));
+    /* the first letter settles it for nearly every row */
+    return t && ((t[0] == 'R' && !strcmp(t, "RECEIPT_METADATA")) || (t[0] == 'C' && !strcmp(t, "COMPACTION_RUN")));
 }
 
 /* The type of the row at (pk, sk) before a write and, when that is a
@@ -921,13 +922,18 @@ static int replace_rows(sq_conn *c, const char *pk, const rcpt_replace *del, siz
     int check_old = 0, del_feed = 0;
     if (!sks)
         return rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
+    size_t last = 0; /* rows come grouped by range: try the last one first */
     for (size_t i = 0; i < n; i++) {
         sks[i] = rows[i].sk;
+        if (ndel && strncmp(rows[i].sk, del[last].prefix, strlen(del[last].prefix)) == 0)
+            continue;
         size_t d = 0;
         while (d < ndel && strncmp(rows[i].sk, del[d].prefix, strlen(del[d].prefix)) != 0)
             d++;
         if (d == ndel)
             check_old = 1; /* a row outside the ranges read below */
+        else
+            last = d;
     }
     for (size_t d = 0; d < ndel; d++)
         for (size_t t = 0; t < del[d].ntypes; t++)
