@@ -629,49 +629,60 @@ static int upsert_impl(rcpt_vec_coll *c, const rcpt_vec_row *rows, size_t n, int
     for (size_t i = 0; i < n; i++) {
         char what[160];
         const char *id = rows[i].id;
+        what[0] = '\0';
         if (!id || !*id) {
             rc = rcpt_err_set(err, RCPT_EINVAL, "%s: rows[%zu].id: must be a non-empty string",
                               c->name, i + 1);
             goto out;
         }
-        snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s)", c->name, i + 1, id);
+#define WHAT() (what[0] ? what : (snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s)", \
+                                          c->name, i + 1, id), what))
+        /* `what` names the row in errors: formatted only when one happens
+         * (per row it cost more than the rest of a file row's checks) */
         if (refs && refs[i].src) {
             if (!c->refs) {
                 rc = rcpt_err_set(err, RCPT_EINVAL, "%s: a file-backed row needs a lazy collection",
-                                  what);
+                                  WHAT());
                 goto out;
             }
             norms[i] = 1; /* checked by the loader */
             goto build;
         }
         if (!rows[i].vec) {
-            rc = rcpt_err_set(err, RCPT_EINVAL, "%s: vector missing", what);
+            rc = rcpt_err_set(err, RCPT_EINVAL, "%s: vector missing", WHAT());
             goto out;
         }
         /* raw rows are copied as they are: their length is only checked */
         double nrm = raw ? vec_norm_check(rows[i].vec, c->dim) : vec_norm(rows[i].vec, c->dim);
         if (!isfinite(nrm)) {
             rc = rcpt_err_set(err, raw ? RCPT_ECORRUPT : RCPT_EINVAL,
-                              "%s: vector has a NaN or infinite component", what);
+                              "%s: vector has a NaN or infinite component", WHAT());
             goto out;
         }
         if (nrm == 0) {
             rc = rcpt_err_set(err, raw ? RCPT_ECORRUPT : RCPT_EINVAL,
-                              "%s: zero vector cannot be normalised", what);
+                              "%s: zero vector cannot be normalised", WHAT());
             goto out;
         }
         if (check_norm && fabs(nrm - 1.0) > 1e-3) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: vector length %g, expected 1", what, nrm);
+            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: vector length %g, expected 1", WHAT(), nrm);
             goto out;
         }
         norms[i] = nrm;
     build:
         rc = build_blob(c, id, rows[i].doc ? rows[i].doc : "", rows[i].doc ? rows[i].doc_len : 0,
-                        rows[i].meta, rows[i].nmeta, what, &prep[i], err);
+                        rows[i].meta, rows[i].nmeta, "", &prep[i], err);
+        if (rc && err) {
+            /* build_blob's message starts after an empty name: prefix the row */
+            char m[sizeof err->msg];
+            snprintf(m, sizeof m, "%s%s", WHAT(), err->msg);
+            memcpy(err->msg, m, sizeof m);
+        }
         if (rc)
             goto out;
         built++;
     }
+#undef WHAT
     if ((rc = grow_for(c, n, err)))
         goto out;
     for (size_t i = 0; i < n; i++)

@@ -842,9 +842,19 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
                 bswap32_copy(v, blob, (size_t)dim);
         }
         size_t nkv;
-        char what[160];
-        snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s).metadata", path, nrow, id);
-        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, what, &b.kvs[i], &nkv, err))) {
+        /* the row's name is formatted only for an error: per row, it cost
+         * as much as parsing the metadata */
+        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, "", &b.kvs[i], &nkv, err))) {
+            if (err) {
+                char m[sizeof err->msg];
+                int k = snprintf(m, sizeof m, "%.200s: rows[%zu] (id %.80s).metadata", path, nrow, id);
+                if (k > 0 && (size_t)k < sizeof m) {
+                    size_t ml = strnlen(err->msg, sizeof m - (size_t)k - 1);
+                    memmove(m + k, err->msg, ml);
+                    m[(size_t)k + ml] = '\0';
+                    memcpy(err->msg, m, sizeof m);
+                }
+            }
             rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
             goto out;
         }
