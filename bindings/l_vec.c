@@ -5,6 +5,9 @@
  *   c:upsert(ids, vectors, documents, metadatas)
  *   local r = c:query(v, {k = 8, where = {merchant_name = "Vons"}, exclude_ids = {...}})
  *   local man, json = c:write_snapshot(path, version)
+ *   vec.new(name, dim, {lazy = true}) / vec.open(path, {lazy = true}): rows
+ *   loaded from files keep their vectors there until written (compaction;
+ *   core/vec/vec.h rcpt_vec_set_lazy)
  *   vec.sha256(s) -> hex digest of the string s
  *
  * Scores are cosine similarities.  Vectors cross as strings of little-endian
@@ -235,16 +238,21 @@ static int l_new(lua_State *L)
     luaL_argcheck(L, *name, 1, "must be a non-empty string");
     luaL_argcheck(L, dim >= 1 && dim <= RCPT_VEC_MAX_DIM, 2, "dimension out of range");
     lua_Integer threads = 0;
+    int lazy = 0;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         lua_getfield(L, 3, "threads");
         threads = luaL_optinteger(L, -1, 0);
-        lua_pop(L, 1);
+        lua_getfield(L, 3, "lazy");
+        lazy = lua_toboolean(L, -1);
+        lua_pop(L, 2);
     }
     lua_vec *v = new_handle(L);
     rcpt_err err;
     if (rcpt_vec_new(&v->c, name, (int)dim, &err) != RCPT_OK)
         return fail(L, &err);
+    if (lazy && rcpt_vec_set_lazy(v->c, 1, &err) != RCPT_OK)
+        return fail(L, &err); /* the handle owns the collection: __gc frees it */
     if (threads > 0)
         rcpt_vec_set_threads(v->c, (int)threads);
     return 1;
@@ -255,7 +263,7 @@ static int l_open(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     rcpt_vec_manifest man;
     rcpt_err err;
-    int have_man = 0;
+    int have_man = 0, flags = 0;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         if (lua_getfield(L, 2, "verify_manifest") != LUA_TNIL) {
@@ -263,10 +271,13 @@ static int l_open(lua_State *L)
                 return fail(L, &err);
             have_man = 1;
         }
-        lua_pop(L, 1);
+        lua_getfield(L, 2, "lazy");
+        if (lua_toboolean(L, -1))
+            flags |= RCPT_VEC_LAZY;
+        lua_pop(L, 2);
     }
     lua_vec *v = new_handle(L);
-    if (rcpt_vec_open(path, have_man ? &man : NULL, &v->c, &err) != RCPT_OK)
+    if (rcpt_vec_open_ex(path, have_man ? &man : NULL, flags, &v->c, &err) != RCPT_OK)
         return fail(L, &err);
     return 1;
 }
@@ -417,6 +428,13 @@ static int m_get(lua_State *L)
         ids = to_ids(L, 2, &n, "ids");
     else
         n = rcpt_vec_count(v->c);
+    if (want_vec && rcpt_vec_lazy_rows(v->c) > 0) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s: the collection is lazy (vectors still in their files): "
+                        "no vectors to return", rcpt_vec_name(v->c));
+        lua_pushliteral(L, "EINVAL");
+        return 3;
+    }
     int t = lua_gettop(L) + 1;
     lua_createtable(L, 0, 4);
     lua_newtable(L); /* ids */
@@ -712,6 +730,20 @@ static int m_apply(lua_State *L)
     return 1;
 }
 
+/* lazy() -> whether rows loaded from files keep their vectors there;
+ * lazy_rows() -> rows whose vector is still in a file */
+static int m_lazy(lua_State *L)
+{
+    lua_pushboolean(L, rcpt_vec_is_lazy(check_vec(L, 1)->c));
+    return 1;
+}
+
+static int m_lazy_rows(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rcpt_vec_lazy_rows(check_vec(L, 1)->c));
+    return 1;
+}
+
 static int m_close(lua_State *L)
 {
     lua_vec *v = luaL_checkudata(L, 1, RCPT_VEC_MT);
@@ -745,6 +777,8 @@ static const luaL_Reg vec_methods[] = {
     {"write_delta", m_write_delta},
     {"write_snapshot", m_write_snapshot},
     {"apply", m_apply},
+    {"lazy", m_lazy},
+    {"lazy_rows", m_lazy_rows},
     {"close", m_close},
     {NULL, NULL},
 };

@@ -192,6 +192,10 @@ int rcpt_vec_query(const rcpt_vec_coll *c, const float *q, const rcpt_vec_query_
     size_t k = opts ? opts->k : 10;
     if (k == 0 || c->n == 0)
         return RCPT_OK;
+    if (c->nlazy)
+        return rcpt_err_set(err, RCPT_EINVAL, "query %s: the collection is lazy (%zu vectors are "
+                            "still in their files): open it without lazy to query it", c->name,
+                            c->nlazy);
     if (k > c->n)
         k = c->n;
     for (size_t i = 0; opts && i < opts->nwhere; i++) {
