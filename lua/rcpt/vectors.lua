@@ -10,6 +10,7 @@
 --   vectors.apply_delta(env, dst, prefix) -> merged | nil, msg, errname
 --   vectors.pointer(env, coll_name) -> version | nil
 --   vectors.latest(env, coll_name) -> coll, version, manifest | nil (no snapshot yet) | error
+--   vectors.latest_for_query(env, coll_name) -> the same, sparse when the vectors are
 --   vectors.publish(env, coll_name, coll, opts) -> version, manifest
 --   vectors.versions(env, coll_name) -> { version, ... } newest first
 --   vectors.new_version() -> "YYYYmmdd_HHMMSS_ffffff_<8 hex>"
@@ -274,14 +275,15 @@ function M.fetch_snapshot(env, coll_name, version)
 end
 
 -- coll, version, manifest of the published snapshot; nil when there is none.
-function M.latest(env, coll_name)
+-- open(path) -> coll | nil, msg, errname (default vec.open).
+function M.latest(env, coll_name, open)
   M.check_coll(coll_name)
   local version = M.pointer(env, coll_name)
   if not version then return nil end
   local path, man = M.fetch_snapshot(env, coll_name, version)
   -- verified on download; open still checks the file's structure and that it
   -- agrees with the manifest (collection, dimension, count, kind, version)
-  local coll, msg = vec.open(path)
+  local coll, msg = (open or vec.open)(path)
   if not coll then
     -- a damaged cache entry: drop it, so the next call downloads again
     rm_rf(cache_dir(env, coll_name, version))
@@ -292,6 +294,19 @@ function M.latest(env, coll_name)
     error({ type = "Corrupt", msg = "snapshot " .. coll_name .. " " .. version .. ": differs from its manifest" }, 0)
   end
   return coll, version, man
+end
+
+-- For queries only (merchant resolution): the published snapshot as a
+-- sparse copy (vec.open_sparse: only non-zero entries, exact same hits and
+-- scores), or opened densely when its vectors are not sparse (an HTTP
+-- embedder's).  Returns what M.latest returns; the object has :query,
+-- :count, :dim, :close (a sparse one also :query_many).
+function M.latest_for_query(env, coll_name)
+  return M.latest(env, coll_name, function(path)
+    local sp, msg, errname = vec.open_sparse(path)
+    if sp or errname ~= "ELIMIT" then return sp, msg, errname end
+    return vec.open(path)
+  end)
 end
 
 -- Versions under timestamped/, newest first.
