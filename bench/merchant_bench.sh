@@ -18,8 +18,12 @@ what the step's optimisations bought (wall ms depend on the load from other jobs
 cores; the CPU median is the steadier figure):
   main 848c07e:        median 310 ms, peak RSS 586 MB (resolve 119, embed 56, write_deltas 157 ms)
   perf branch:         median 221 ms, peak RSS 313 MB (resolve 82, embed 33, write_deltas 85 ms; lighter load)
-  merchperf branch, same run conditions as main 1efc69c (load ~7): CPU per receipt 129 -> ~70 ms,
-                       peak RSS 312 -> ~72 MB; wall medians of both swing 200-700 ms with the load
+  main 1efc69c vs merchperf, back to back on one store (load average ~11):
+    main:      median 258 ms (CPU median 102 ms), peak RSS 314 MB
+    merchperf: median 206 ms (CPU median  58 ms), peak RSS  72 MB
+    (wall medians swing 140-700 ms with the load; the CPU median moves far less)
+  with compact_after (the local default) compaction dominates: ~35 s and 1.5 GB per receipt
+  here (the dense `words` snapshot, 234,000 x 1536), the compaction work's, not this step's
   - perf: deltas staged as one file in {cache}/scratch/ (no mkdir -p / rm -rf forks); the
     CompactionRun digest by vec.sha256; vec.open without mmap (586 -> 315 MB)
   - merchperf: resolution reads the `lines` snapshot as an exact sparse copy (vec.open_sparse:
