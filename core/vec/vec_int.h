@@ -87,6 +87,12 @@ int vec_val_equal(const rcpt_vec_val *a, const rcpt_vec_val *b);
 int vec_meta_decode(const rcpt_vec_coll *c, const unsigned char **p, const unsigned char *end,
                     uint32_t *key_id, rcpt_vec_val *val);
 
+/* The dot product rcpt_vec_query scores with (AVX2+FMA when the CPU has
+ * it): rcpt_vec_sparse rescores with the same function, so its scores are
+ * the same floats. */
+typedef float (*vec_dot_fn)(const float *a, const float *b, int n);
+vec_dot_fn vec_pick_dot(void);
+
 /* Append `"key":value`. */
 int vec_json_write_kv(rcpt_buf *out, const rcpt_vec_kv *kv);
 

@@ -12,9 +12,11 @@
 --     appended to the list `kept` instead of being removed; the caller removes
 --     them with vectors.remove_files(kept) once the snapshot is written)
 --   vectors.pointer(env, coll_name) -> version | nil
---   vectors.latest(env, coll_name[, {lazy = true}]) -> coll, version, manifest | nil (no snapshot yet) | error
---     (lazy: the collection reads its vectors from the cached snapshot file when
---     it is written: compaction, which never queries it)
+--   vectors.latest(env, coll_name[, opts]) -> coll, version, manifest | nil (no snapshot yet) | error
+--     opts.lazy: the collection reads its vectors from the cached snapshot file when
+--     it is written (compaction, which never queries it);
+--     opts.open(path) -> coll | nil, msg, errname: another opener (default vec.open)
+--   vectors.latest_for_query(env, coll_name) -> the same, sparse when the vectors are
 --   vectors.publish(env, coll_name, coll, opts) -> version, manifest
 --   vectors.versions(env, coll_name) -> { version, ... } newest first
 --   vectors.new_version() -> "YYYYmmdd_HHMMSS_ffffff_<8 hex>"
@@ -300,7 +302,12 @@ function M.latest(env, coll_name, opts)
   local path, man = M.fetch_snapshot(env, coll_name, version)
   -- verified on download; open still checks the file's structure and that it
   -- agrees with the manifest (collection, dimension, count, kind, version)
-  local coll, msg = vec.open(path, { lazy = lazy })
+  local coll, msg
+  if opts and opts.open then
+    coll, msg = opts.open(path)
+  else
+    coll, msg = vec.open(path, { lazy = lazy })
+  end
   if not coll then
     -- a damaged cache entry: drop it, so the next call downloads again
     rm_rf(cache_dir(env, coll_name, version))
@@ -311,6 +318,19 @@ function M.latest(env, coll_name, opts)
     error({ type = "Corrupt", msg = "snapshot " .. coll_name .. " " .. version .. ": differs from its manifest" }, 0)
   end
   return coll, version, man
+end
+
+-- For queries only (merchant resolution): the published snapshot as a
+-- sparse copy (vec.open_sparse: only non-zero entries, exact same hits and
+-- scores), or opened densely when its vectors are not sparse (an HTTP
+-- embedder's).  Returns what M.latest returns; the object has :query,
+-- :count, :dim, :close (a sparse one also :query_many).
+function M.latest_for_query(env, coll_name)
+  return M.latest(env, coll_name, { open = function(path)
+    local sp, msg, errname = vec.open_sparse(path)
+    if sp or errname ~= "ELIMIT" then return sp, msg, errname end
+    return vec.open(path)
+  end })
 end
 
 -- Versions under timestamped/, newest first.
