@@ -2,6 +2,7 @@
 # rcpt.vec benchmarks beside their peers, in one run (figures vary up to ~2x between runs here).
 #   bench/vec.sh [query|compact|all]     (default all)
 # Env: SKIP_HNSW=1 skips the (slow: ~5 min) hnswlib build. N (100000) DIM (1536) NQ (50 queries) THREADS (2) NDELTA (1000) BASE (200000)
+#      RUNS (3 compactions per case) MODE=eager (also time the old, all-in-memory compaction)
 #      RCPT_BUILD_DIR (build) VEC_BENCH_DIR (/tmp/rcpt-vec-bench: data files, kept between runs)
 # Peers: scripts/install-deps.sh bench (python3-faiss, python3-hnswlib, python3-numpy,
 # libopenblas0-pthread), run with Debian's /usr/bin/python3 and OPENBLAS_CORETYPE/L2_SIZE unset.
@@ -35,13 +36,30 @@ if [[ $what == query || $what == all ]]; then
 fi
 
 if [[ $what == compact || $what == all ]]; then
-  echo "== compaction: $NDELTA deltas of 45 line + 234 word vectors (1536-d)"
+  # Each run: one compaction, then `cp` of the file it wrote (page cache, no
+  # sync: the compactor does not fsync its staging copy either), so both see
+  # the same machine load; medians over RUNS runs.  MODE=eager also runs the
+  # old path (every vector loaded into memory first) for comparison.
+  R=${RUNS:-3}
+  med() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+  echo "== compaction: $NDELTA deltas of 45 line + 234 word vectors (1536-d), median of $R runs; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
   for base in 0 "$BASE"; do
-    out=$("$work/vec_query" compact "$work" "$NDELTA" "$base")
-    echo "$out" | grep -v '^OUT '
-    f=$(echo "$out" | sed -n 's/^OUT //p')
-    a=$(secs); cpu=$( { /usr/bin/time -f "%U %S" cp "$f" "$work/copy.sqlite"; } 2>&1 ); b=$(secs); sync "$work/copy.sqlite"; c=$(secs)
-    echo "cp of the same $(stat -c %s "$f") bytes: $(echo "$b - $a" | bc) s (with sync $(echo "$c - $a" | bc) s), cpu_s=$(echo "$cpu" | awk '{print $1 + $2}')"
-    rm -f "$work/copy.sqlite" "$f"
+    for mode in lazy ${MODE:+$MODE}; do
+      : >"$work/runs.txt"
+      for r in $(seq "$R"); do
+        out=$("$work/vec_query" compact "$work" "$NDELTA" "$base" "$mode")
+        echo "$out" | grep -v '^OUT ' | sed 's/^/  run: /'
+        f=$(echo "$out" | sed -n 's/^OUT //p')
+        a=$(secs); cpu=$( { /usr/bin/time -f "%U %S" cp "$f" "$work/copy.sqlite"; } 2>&1 ); b=$(secs)
+        bytes=$(stat -c %s "$f")
+        echo "$(echo "$out" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p') $(echo "$b - $a" | bc) $(echo "$out" | sed -n 's/.*merged=\([0-9]*\).*/\1/p') $bytes" >>"$work/runs.txt"
+        echo "  cp of the same $bytes bytes: $(echo "$b - $a" | bc) s, cpu_s=$(echo "$cpu" | awk '{print $1 + $2}')"
+        rm -f "$work/copy.sqlite" "$f"
+      done
+      tc=$(awk '{print $1}' "$work/runs.txt" | med); tp=$(awk '{print $2}' "$work/runs.txt" | med)
+      merged=$(awk 'NR == 1 {print $3}' "$work/runs.txt"); bytes=$(awk 'NR == 1 {print $4}' "$work/runs.txt")
+      printf 'compact %-5s base=%-7s seconds=%.2f vectors_per_s=%.0f bytes_written=%s | cp seconds=%.2f | ratio=%.2fx (goal <= 3x) | load %s\n' \
+        "$mode" "$base" "$tc" "$(echo "$merged / $tc" | bc -l)" "$bytes" "$tp" "$(echo "$tc / $tp" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
+    done
   done
 fi

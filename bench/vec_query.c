@@ -6,8 +6,11 @@
  *                                               writes the top-10 ids (row numbers) to OUT
  *   vec_query sum    FILE N DIM T              plain threaded read of the same bytes
  *   vec_query load   FILE N DIM SNAP           write a snapshot, then time opening it
- *   vec_query compact DIR NDELTA BASE          build NDELTA deltas of 45+234 rows, apply
+ *   vec_query compact DIR NDELTA BASE [eager]  build NDELTA deltas of 45+234 rows, apply
  *                                               them to a snapshot of BASE rows, write it
+ *                                               (as the compactor does: a lazy collection,
+ *                                               vectors copied from file to file; `eager`:
+ *                                               every vector loaded into memory first)
  *
  * Every figure is a median of several runs; peak memory is ru_maxrss. */
 #include "vec/vec.h"
@@ -357,7 +360,7 @@ static long long fsize(const char *p)
     return stat(p, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-static int compact(const char *dir, int ndelta, long base)
+static int compact(const char *dir, int ndelta, long base, int eager)
 {
     const int dim = 1536;
     rcpt_err err;
@@ -402,7 +405,7 @@ static int compact(const char *dir, int ndelta, long base)
     double cpu0 = cpu_s();
     double a = now();
     rcpt_vec_coll *c;
-    if (rcpt_vec_open(basep, NULL, &c, &err)) {
+    if (rcpt_vec_open_ex(basep, NULL, eager ? 0 : RCPT_VEC_LAZY, &c, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -425,9 +428,9 @@ static int compact(const char *dir, int ndelta, long base)
         return 1;
     }
     double total = now() - a;
-    printf("compact\tbase_rows=%ld\tdeltas=%d\tmerged=%zu\trows_out=%zu\tseconds=%.2f (open %.2f, apply %.2f, write+sha256 %.2f)\t"
+    printf("compact\t%s\tbase_rows=%ld\tdeltas=%d\tmerged=%zu\trows_out=%zu\tseconds=%.2f (open %.2f, apply %.2f, write+sha256 %.2f)\t"
            "vectors_per_s=%.0f\tbytes_read=%lld\tbytes_written=%lld\tmaxrss_MB=%ld\tcpu_s=%.2f\n",
-           start, ndelta, merged_total, rcpt_vec_count(c), total, t_open, t_apply,
+           eager ? "eager" : "lazy", start, ndelta, merged_total, rcpt_vec_count(c), total, t_open, t_apply,
            total - t_open - t_apply, merged_total / total, delta_bytes + fsize(basep),
            (long long)man.bytes, maxrss_mb(), cpu_s() - cpu0);
     printf("OUT %s\n", outp);
@@ -446,7 +449,7 @@ int main(int argc, char **argv)
     if (argc >= 6 && !strcmp(argv[1], "load"))
         return load(argv[2], atol(argv[3]), atoi(argv[4]), argv[5]);
     if (argc >= 5 && !strcmp(argv[1], "compact"))
-        return compact(argv[2], atoi(argv[3]), atol(argv[4]));
+        return compact(argv[2], atoi(argv[3]), atol(argv[4]), argc >= 6 && !strcmp(argv[5], "eager"));
     fprintf(stderr, "usage: see the comment at the top of bench/vec_query.c\n");
     return 2;
 }

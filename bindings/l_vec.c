@@ -5,7 +5,15 @@
  *   c:upsert(ids, vectors, documents, metadatas)
  *   local r = c:query(v, {k = 8, where = {merchant_name = "Vons"}, exclude_ids = {...}})
  *   local man, json = c:write_snapshot(path, version)
+ *   vec.new(name, dim, {lazy = true}) / vec.open(path, {lazy = true}): rows
+ *   loaded from files keep their vectors there until written (compaction;
+ *   core/vec/vec.h rcpt_vec_set_lazy)
  *   vec.sha256(s) -> hex digest of the string s
+ *   local sp = vec.open_sparse(path[, {verify_manifest =, max_density = 0.25}])
+ *   sp:query(v, opts) / sp:query_many({v1, v2, ...}, opts) -> {r1, r2, ...}
+ *     a read-only snapshot keeping only non-zero vector entries; the same
+ *     hits and scores as coll:query (core/vec/vec_sparse.h); a file denser
+ *     than max_density is nil, message, "ELIMIT" (open it with vec.open)
  *
  * Scores are cosine similarities.  Vectors cross as strings of little-endian
  * float32 or arrays of numbers (bindings/lua_types.h); they come back as
@@ -13,6 +21,7 @@
  * arguments are converted never leaks them. */
 #include "lua_types.h"
 #include "vec/vec.h"
+#include "vec/vec_sparse.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -20,6 +29,7 @@
 #include <string.h>
 
 #define RCPT_VEC_MT "rcpt.vec.coll"
+#define RCPT_VEC_SPARSE_MT "rcpt.vec.sparse"
 
 typedef struct lua_vec {
     rcpt_vec_coll *c;
@@ -235,16 +245,21 @@ static int l_new(lua_State *L)
     luaL_argcheck(L, *name, 1, "must be a non-empty string");
     luaL_argcheck(L, dim >= 1 && dim <= RCPT_VEC_MAX_DIM, 2, "dimension out of range");
     lua_Integer threads = 0;
+    int lazy = 0;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         lua_getfield(L, 3, "threads");
         threads = luaL_optinteger(L, -1, 0);
-        lua_pop(L, 1);
+        lua_getfield(L, 3, "lazy");
+        lazy = lua_toboolean(L, -1);
+        lua_pop(L, 2);
     }
     lua_vec *v = new_handle(L);
     rcpt_err err;
     if (rcpt_vec_new(&v->c, name, (int)dim, &err) != RCPT_OK)
         return fail(L, &err);
+    if (lazy && rcpt_vec_set_lazy(v->c, 1, &err) != RCPT_OK)
+        return fail(L, &err); /* the handle owns the collection: __gc frees it */
     if (threads > 0)
         rcpt_vec_set_threads(v->c, (int)threads);
     return 1;
@@ -255,7 +270,7 @@ static int l_open(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     rcpt_vec_manifest man;
     rcpt_err err;
-    int have_man = 0;
+    int have_man = 0, flags = 0;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         if (lua_getfield(L, 2, "verify_manifest") != LUA_TNIL) {
@@ -263,10 +278,13 @@ static int l_open(lua_State *L)
                 return fail(L, &err);
             have_man = 1;
         }
-        lua_pop(L, 1);
+        lua_getfield(L, 2, "lazy");
+        if (lua_toboolean(L, -1))
+            flags |= RCPT_VEC_LAZY;
+        lua_pop(L, 2);
     }
     lua_vec *v = new_handle(L);
-    if (rcpt_vec_open(path, have_man ? &man : NULL, &v->c, &err) != RCPT_OK)
+    if (rcpt_vec_open_ex(path, have_man ? &man : NULL, flags, &v->c, &err) != RCPT_OK)
         return fail(L, &err);
     return 1;
 }
@@ -417,6 +435,13 @@ static int m_get(lua_State *L)
         ids = to_ids(L, 2, &n, "ids");
     else
         n = rcpt_vec_count(v->c);
+    if (want_vec && rcpt_vec_lazy_rows(v->c) > 0) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s: the collection is lazy (vectors still in their files): "
+                        "no vectors to return", rcpt_vec_name(v->c));
+        lua_pushliteral(L, "EINVAL");
+        return 3;
+    }
     int t = lua_gettop(L) + 1;
     lua_createtable(L, 0, 4);
     lua_newtable(L); /* ids */
@@ -574,38 +599,31 @@ static rcpt_vec_cond *to_where(lua_State *L, int idx, size_t *n)
     return conds;
 }
 
-static int m_query(lua_State *L)
+/* opts at idx (nil or {k=, where=, exclude_ids=}) -> *o (scratch pushed) */
+static void to_query_opts(lua_State *L, int idx, rcpt_vec_query_opts *o)
 {
-    lua_vec *v = check_vec(L, 1);
-    int dim = rcpt_vec_dim(v->c);
-    lua_settop(L, 3);
-    rcpt_vec_query_opts o = {.k = 10};
-    if (!lua_isnil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        if (lua_getfield(L, 3, "k") != LUA_TNIL) {
-            lua_Integer k = luaL_checkinteger(L, -1);
-            luaL_argcheck(L, k >= 0 && k <= 100000, 3, "k out of range 0..100000");
-            o.k = (size_t)k;
-        }
-        lua_pop(L, 1);
+    memset(o, 0, sizeof *o);
+    o->k = 10;
+    if (lua_isnoneornil(L, idx))
+        return;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    if (lua_getfield(L, idx, "k") != LUA_TNIL) {
+        lua_Integer k = luaL_checkinteger(L, -1);
+        luaL_argcheck(L, k >= 0 && k <= 100000, idx, "k out of range 0..100000");
+        o->k = (size_t)k;
     }
-    float *q = scratch(L, (size_t)dim * sizeof *q);
-    to_vector(L, 2, q, dim, "vector");
-    if (!lua_isnil(L, 3)) {
-        if (lua_getfield(L, 3, "where") != LUA_TNIL) {
-            luaL_checktype(L, -1, LUA_TTABLE);
-            rcpt_vec_cond *w = to_where(L, -1, &o.nwhere);
-            o.where = w;
-        }
-        if (lua_getfield(L, 3, "exclude_ids") != LUA_TNIL) {
-            o.exclude_ids = to_ids(L, lua_gettop(L), &o.nexclude, "exclude_ids");
-        }
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "where") != LUA_TNIL) {
+        luaL_checktype(L, -1, LUA_TTABLE);
+        o->where = to_where(L, -1, &o->nwhere);
     }
-    rcpt_vec_hit *hits = scratch(L, o.k * sizeof *hits);
-    size_t nh;
-    rcpt_err err;
-    if (rcpt_vec_query(v->c, q, &o, hits, &nh, &err) != RCPT_OK)
-        return fail(L, &err);
+    if (lua_getfield(L, idx, "exclude_ids") != LUA_TNIL)
+        o->exclude_ids = to_ids(L, lua_gettop(L), &o->nexclude, "exclude_ids");
+}
+
+/* {ids=, scores=, documents=, metadatas=} for hits over the rows of c */
+static void push_hits(lua_State *L, const rcpt_vec_coll *c, const rcpt_vec_hit *hits, size_t nh)
+{
     lua_createtable(L, 0, 4);
     const char *names[] = {"ids", "scores", "documents", "metadatas"};
     for (int f = 0; f < 4; f++) {
@@ -613,19 +631,36 @@ static int m_query(lua_State *L)
         for (size_t i = 0; i < nh; i++) {
             size_t row = hits[i].row, dl;
             switch (f) {
-            case 0: lua_pushstring(L, rcpt_vec_row_id(v->c, row)); break;
+            case 0: lua_pushstring(L, rcpt_vec_row_id(c, row)); break;
             case 1: lua_pushnumber(L, hits[i].score); break;
             case 2: {
-                const char *d = rcpt_vec_row_doc(v->c, row, &dl);
+                const char *d = rcpt_vec_row_doc(c, row, &dl);
                 lua_pushlstring(L, d, dl);
                 break;
             }
-            default: push_meta(L, v->c, row); break;
+            default: push_meta(L, c, row); break;
             }
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
         lua_setfield(L, -2, names[f]);
     }
+}
+
+static int m_query(lua_State *L)
+{
+    lua_vec *v = check_vec(L, 1);
+    int dim = rcpt_vec_dim(v->c);
+    lua_settop(L, 3);
+    float *q = scratch(L, (size_t)dim * sizeof *q);
+    to_vector(L, 2, q, dim, "vector");
+    rcpt_vec_query_opts o;
+    to_query_opts(L, 3, &o);
+    rcpt_vec_hit *hits = scratch(L, o.k * sizeof *hits);
+    size_t nh;
+    rcpt_err err;
+    if (rcpt_vec_query(v->c, q, &o, hits, &nh, &err) != RCPT_OK)
+        return fail(L, &err);
+    push_hits(L, v->c, hits, nh);
     return 1;
 }
 
@@ -712,6 +747,20 @@ static int m_apply(lua_State *L)
     return 1;
 }
 
+/* lazy() -> whether rows loaded from files keep their vectors there;
+ * lazy_rows() -> rows whose vector is still in a file */
+static int m_lazy(lua_State *L)
+{
+    lua_pushboolean(L, rcpt_vec_is_lazy(check_vec(L, 1)->c));
+    return 1;
+}
+
+static int m_lazy_rows(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rcpt_vec_lazy_rows(check_vec(L, 1)->c));
+    return 1;
+}
+
 static int m_close(lua_State *L)
 {
     lua_vec *v = luaL_checkudata(L, 1, RCPT_VEC_MT);
@@ -731,6 +780,159 @@ static int m_tostring(lua_State *L)
     return 1;
 }
 
+/* ---- sparse snapshots ------------------------------------------------------------------ */
+typedef struct lua_sparse {
+    rcpt_vec_sparse *s;
+} lua_sparse;
+
+static lua_sparse *check_sparse(lua_State *L, int i)
+{
+    lua_sparse *v = luaL_checkudata(L, i, RCPT_VEC_SPARSE_MT);
+    if (!v->s)
+        luaL_error(L, "attempt to use a closed sparse snapshot");
+    return v;
+}
+
+static int l_open_sparse(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    rcpt_vec_manifest man;
+    rcpt_err err;
+    int have_man = 0;
+    double density = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        if (lua_getfield(L, 2, "verify_manifest") != LUA_TNIL) {
+            if (to_manifest(L, lua_gettop(L), &man, &err) != RCPT_OK)
+                return fail(L, &err);
+            have_man = 1;
+        }
+        lua_pop(L, 1);
+        if (lua_getfield(L, 2, "max_density") != LUA_TNIL) {
+            density = luaL_checknumber(L, -1);
+            luaL_argcheck(L, density > 0 && density <= 1, 2, "max_density must be in (0, 1]");
+        }
+        lua_pop(L, 1);
+    }
+    /* the handle exists (closed) before the file is read */
+    lua_sparse *v = lua_newuserdatauv(L, sizeof *v, 0);
+    v->s = NULL;
+    luaL_setmetatable(L, RCPT_VEC_SPARSE_MT);
+    if (rcpt_vec_sparse_open(path, have_man ? &man : NULL, density, &v->s, &err) != RCPT_OK)
+        return fail(L, &err);
+    return 1;
+}
+
+/* query(v, opts) -> result; query_many({v, ...}, opts) -> {result, ...}:
+ * one pass over the rows for up to 8 queries */
+static int sparse_query(lua_State *L, int many)
+{
+    lua_sparse *v = check_sparse(L, 1);
+    int dim = rcpt_vec_sparse_dim(v->s);
+    lua_settop(L, 3);
+    size_t nq = 1;
+    if (many)
+        nq = check_array(L, 2, "vectors");
+    float *q = scratch(L, nq * (size_t)dim * sizeof *q);
+    char what[48];
+    for (size_t i = 0; i < nq; i++) {
+        if (many) {
+            lua_geti(L, 2, (lua_Integer)i + 1);
+            snprintf(what, sizeof what, "vectors[%zu]", i + 1);
+            to_vector(L, -1, q + i * (size_t)dim, dim, what);
+            lua_pop(L, 1);
+        } else {
+            to_vector(L, 2, q, dim, "vector");
+        }
+    }
+    rcpt_vec_query_opts o;
+    to_query_opts(L, 3, &o);
+    size_t k = o.k < rcpt_vec_sparse_count(v->s) ? o.k : rcpt_vec_sparse_count(v->s);
+    rcpt_vec_hit *hits = scratch(L, nq * k * sizeof *hits);
+    size_t *nh = scratch(L, nq * sizeof *nh);
+    rcpt_err err;
+    if (rcpt_vec_sparse_query(v->s, q, nq, &o, hits, nh, &err) != RCPT_OK)
+        return fail(L, &err);
+    const rcpt_vec_coll *rows = rcpt_vec_sparse_rows(v->s);
+    if (!many) {
+        push_hits(L, rows, hits, nh[0]);
+        return 1;
+    }
+    lua_createtable(L, (int)nq, 0);
+    for (size_t i = 0; i < nq; i++) {
+        push_hits(L, rows, hits + i * k, nh[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+static int ms_query(lua_State *L) { return sparse_query(L, 0); }
+static int ms_query_many(lua_State *L) { return sparse_query(L, 1); }
+
+static int ms_count(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rcpt_vec_sparse_count(check_sparse(L, 1)->s));
+    return 1;
+}
+
+static int ms_dim(lua_State *L)
+{
+    lua_pushinteger(L, rcpt_vec_sparse_dim(check_sparse(L, 1)->s));
+    return 1;
+}
+
+static int ms_name(lua_State *L)
+{
+    lua_pushstring(L, rcpt_vec_name(rcpt_vec_sparse_rows(check_sparse(L, 1)->s)));
+    return 1;
+}
+
+static int ms_nnz(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rcpt_vec_sparse_nnz(check_sparse(L, 1)->s));
+    return 1;
+}
+
+static int ms_close(lua_State *L)
+{
+    lua_sparse *v = luaL_checkudata(L, 1, RCPT_VEC_SPARSE_MT);
+    rcpt_vec_sparse_free(v->s);
+    v->s = NULL;
+    return 0;
+}
+
+static int ms_tostring(lua_State *L)
+{
+    lua_sparse *v = luaL_checkudata(L, 1, RCPT_VEC_SPARSE_MT);
+    if (!v->s)
+        lua_pushliteral(L, "rcpt.vec sparse snapshot (closed)");
+    else
+        lua_pushfstring(L, "rcpt.vec sparse snapshot %s (%d-d, %I rows, %I non-zeros)",
+                        rcpt_vec_name(rcpt_vec_sparse_rows(v->s)), rcpt_vec_sparse_dim(v->s),
+                        (lua_Integer)rcpt_vec_sparse_count(v->s), (lua_Integer)rcpt_vec_sparse_nnz(v->s));
+    return 1;
+}
+
+static const luaL_Reg sparse_methods[] = {
+    {"query", ms_query},
+    {"query_many", ms_query_many},
+    {"count", ms_count},
+    {"dim", ms_dim},
+    {"name", ms_name},
+    {"nnz", ms_nnz},
+    {"close", ms_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg sparse_meta[] = {
+    {"__index", NULL},
+    {"__gc", ms_close},
+    {"__close", ms_close},
+    {"__tostring", ms_tostring},
+    {"__len", ms_count},
+    {NULL, NULL},
+};
+
 static const luaL_Reg vec_methods[] = {
     {"upsert", m_upsert},
     {"delete", m_delete},
@@ -745,6 +947,8 @@ static const luaL_Reg vec_methods[] = {
     {"write_delta", m_write_delta},
     {"write_snapshot", m_write_snapshot},
     {"apply", m_apply},
+    {"lazy", m_lazy},
+    {"lazy_rows", m_lazy_rows},
     {"close", m_close},
     {NULL, NULL},
 };
@@ -761,6 +965,7 @@ static const luaL_Reg vec_meta[] = {
 static const luaL_Reg vec_funcs[] = {
     {"new", l_new},
     {"open", l_open},
+    {"open_sparse", l_open_sparse},
     {"read_manifest", l_read_manifest},
     {"verify", l_verify},
     {"sha256", l_sha256},
@@ -773,6 +978,12 @@ int luaopen_rcpt_vec(lua_State *L)
     luaL_setfuncs(L, vec_meta, 0);
     luaL_newlibtable(L, vec_methods);
     luaL_setfuncs(L, vec_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, RCPT_VEC_SPARSE_MT);
+    luaL_setfuncs(L, sparse_meta, 0);
+    luaL_newlibtable(L, sparse_methods);
+    luaL_setfuncs(L, sparse_methods, 0);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     luaL_newlib(L, vec_funcs);

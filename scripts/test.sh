@@ -43,7 +43,11 @@ run_suite() { # build-dir ctest-args -- extra-cmake-args...
 # scratch copy of its seed corpus: 10 s each (RCPT_LONG=1: 120 s each),
 # $jobs at a time.  Prints executions, execs/s, corpus and coverage per
 # target; a crash fails the run and its input stays in build-fuzz/crashes/.
+# The short run uses a fixed seed (RCPT_FUZZ_SEED, tests/fuzz/run.sh) so that
+# it replays a prefix of what `RCPT_FUZZ_SEED=1129 tests/fuzz/run.sh 600` has
+# already explored before a change lands; the long mode draws a new seed.
 echo "== fuzz (build-fuzz/)"
+if [ "${RCPT_LONG:-0}" != 1 ]; then export RCPT_FUZZ_SEED=${RCPT_FUZZ_SEED:-1129}; fi
 if command -v clang >/dev/null; then
   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRCPT_SANITIZE=ON -DRCPT_FUZZ=ON >/dev/null
   cmake --build build-fuzz -j"$jobs" --target fuzz_targets >/dev/null

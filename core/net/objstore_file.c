@@ -171,7 +171,9 @@ static void aw_abort(awriter *w)
 
 /* fsync, rename over target, fsync the folder (unless sync_dir is 0: the
  * metadata sidecar, whose loss after a power cut only costs the content
- * type, and head() notices a stale one by its size); etag gets the md5 hex. */
+ * type, and head() notices a stale one by its size; for the same reason the
+ * sidecar's own data is not fsync'ed either: one fsync pair per object, not
+ * three fsyncs); etag gets the md5 hex. */
 static int aw_commit(awriter *w, const char *target, char etag[33], const char *url, const char *key,
                      int sync_dir, rcpt_err *err)
 {
@@ -183,7 +185,7 @@ static int aw_commit(awriter *w, const char *target, char etag[33], const char *
         for (unsigned i = 0; i < 16 && ml == 16; i++)
             snprintf(etag + 2 * i, 3, "%02x", md[i]);
     }
-    if (fsync(w->fd) != 0 || close(w->fd) != 0) {
+    if ((sync_dir && fsync(w->fd) != 0) || close(w->fd) != 0) {
         int e = errno;
         w->fd = -1;
         aw_abort(w);

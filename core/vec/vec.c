@@ -65,8 +65,48 @@ void rcpt_vec_free(rcpt_vec_coll *c)
         free(c->keys[i]);
     free(c->keys);
     free(c->kslots);
+    free(c->refs);
+    for (uint32_t i = 0; i < c->nsrcs; i++)
+        free(c->srcs[i].path);
+    free(c->srcs);
     free(c->name);
     free(c);
+}
+
+int rcpt_vec_set_lazy(rcpt_vec_coll *c, int on, rcpt_err *err)
+{
+    if (on && !c->refs) {
+        c->refs = calloc(c->cap ? c->cap : 1, sizeof *c->refs);
+        if (!c->refs)
+            return rcpt_err_set(err, RCPT_ENOMEM, "collection %s: out of memory", c->name);
+    }
+    c->lazy = on != 0;
+    return RCPT_OK;
+}
+
+int rcpt_vec_is_lazy(const rcpt_vec_coll *c) { return c->lazy; }
+size_t rcpt_vec_lazy_rows(const rcpt_vec_coll *c) { return c->nlazy; }
+
+uint32_t vec_src_add(rcpt_vec_coll *c, const char *path, const struct stat *st)
+{
+    if (c->nsrcs == UINT32_MAX - 1)
+        return 0;
+    if (c->nsrcs == c->capsrcs) {
+        uint32_t cap = c->capsrcs ? c->capsrcs * 2 : 16;
+        vec_src *s = realloc(c->srcs, cap * sizeof *s);
+        if (!s)
+            return 0;
+        c->srcs = s;
+        c->capsrcs = cap;
+    }
+    vec_src *s = &c->srcs[c->nsrcs];
+    if (!(s->path = strdup(path)))
+        return 0;
+    s->dev = st->st_dev;
+    s->ino = st->st_ino;
+    s->size = st->st_size;
+    s->mtime = st->st_mtim;
+    return ++c->nsrcs;
 }
 
 const char *rcpt_vec_name(const rcpt_vec_coll *c) { return c->name; }
@@ -140,6 +180,15 @@ int rcpt_vec_reserve(rcpt_vec_coll *c, size_t n, rcpt_err *err)
             return rcpt_err_set(err, RCPT_ENOMEM, "collection %s: out of memory for %zu rows",
                                 c->name, n);
         c->rows = rows;
+        if (c->refs) {
+            vec_ref *refs = realloc(c->refs, n * sizeof *refs);
+            if (!refs)
+                return rcpt_err_set(err, RCPT_ENOMEM, "collection %s: out of memory for %zu rows",
+                                    c->name, n);
+            c->refs = refs;
+        }
+        /* lazy rows never touch their part of the matrix: the mapping only
+         * costs memory where vectors are really written */
         if (mat_grow(c, n) != 0)
             return rcpt_err_set(err, RCPT_ENOMEM,
                                 "collection %s: cannot map %zu x %d vectors", c->name, n, c->dim);
@@ -227,6 +276,8 @@ const char *rcpt_vec_row_doc(const rcpt_vec_coll *c, size_t row, size_t *len)
 
 const float *rcpt_vec_row_vec(const rcpt_vec_coll *c, size_t row)
 {
+    if (c->refs && c->refs[row].src)
+        return NULL;
     return c->mat + row * (size_t)c->dim;
 }
 
@@ -507,7 +558,8 @@ out:
 }
 
 /* Put a prepared row in place (insert or replace).  Room was reserved. */
-static void place_row(rcpt_vec_coll *c, vec_row *r, const float *v, int normalise, double norm)
+static void place_row(rcpt_vec_coll *c, vec_row *r, const float *v, int normalise, double norm,
+                      const vec_ref *ref)
 {
     int found;
     size_t s = slot_of(c, vec_row_id(r), r->hash, &found);
@@ -515,11 +567,20 @@ static void place_row(rcpt_vec_coll *c, vec_row *r, const float *v, int normalis
     if (found) {
         row = c->slots[s] - 1;
         free(c->rows[row].blob);
+        if (c->refs && c->refs[row].src)
+            c->nlazy--;
     } else {
         row = c->n++;
         c->slots[s] = (uint32_t)(row + 1);
     }
     c->rows[row] = *r;
+    if (c->refs) {
+        c->refs[row] = ref ? *ref : (vec_ref){0, 0};
+        if (ref && ref->src) {
+            c->nlazy++;
+            return;
+        }
+    }
     float *dst = c->mat + row * (size_t)c->dim;
     if (normalise) {
         for (int j = 0; j < c->dim; j++)
@@ -527,6 +588,21 @@ static void place_row(rcpt_vec_coll *c, vec_row *r, const float *v, int normalis
     } else {
         memcpy(dst, v, (size_t)c->dim * sizeof(float));
     }
+}
+
+double vec_norm_check(const float *v, int dim)
+{
+    float acc[16] = {0};
+    int j = 0;
+    for (; j + 16 <= dim; j += 16)
+        for (int k = 0; k < 16; k++)
+            acc[k] += v[j + k] * v[j + k];
+    double s = 0;
+    for (int k = 0; k < 16; k++)
+        s += acc[k];
+    for (; j < dim; j++)
+        s += (double)v[j] * v[j];
+    return sqrt(s);
 }
 
 static double vec_norm(const float *v, int dim)
@@ -538,7 +614,7 @@ static double vec_norm(const float *v, int dim)
 }
 
 static int upsert_impl(rcpt_vec_coll *c, const rcpt_vec_row *rows, size_t n, int raw,
-                       int check_norm, rcpt_err *err)
+                       int check_norm, const vec_ref *refs, rcpt_err *err)
 {
     if (n == 0)
         return RCPT_OK;
@@ -553,42 +629,64 @@ static int upsert_impl(rcpt_vec_coll *c, const rcpt_vec_row *rows, size_t n, int
     for (size_t i = 0; i < n; i++) {
         char what[160];
         const char *id = rows[i].id;
+        what[0] = '\0';
         if (!id || !*id) {
             rc = rcpt_err_set(err, RCPT_EINVAL, "%s: rows[%zu].id: must be a non-empty string",
                               c->name, i + 1);
             goto out;
         }
-        snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s)", c->name, i + 1, id);
+#define WHAT() (what[0] ? what : (snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s)", \
+                                          c->name, i + 1, id), what))
+        /* `what` names the row in errors: formatted only when one happens
+         * (per row it cost more than the rest of a file row's checks) */
+        if (refs && refs[i].src) {
+            if (!c->refs) {
+                rc = rcpt_err_set(err, RCPT_EINVAL, "%s: a file-backed row needs a lazy collection",
+                                  WHAT());
+                goto out;
+            }
+            norms[i] = 1; /* checked by the loader */
+            goto build;
+        }
         if (!rows[i].vec) {
-            rc = rcpt_err_set(err, RCPT_EINVAL, "%s: vector missing", what);
+            rc = rcpt_err_set(err, RCPT_EINVAL, "%s: vector missing", WHAT());
             goto out;
         }
-        double nrm = vec_norm(rows[i].vec, c->dim);
+        /* raw rows are copied as they are: their length is only checked */
+        double nrm = raw ? vec_norm_check(rows[i].vec, c->dim) : vec_norm(rows[i].vec, c->dim);
         if (!isfinite(nrm)) {
             rc = rcpt_err_set(err, raw ? RCPT_ECORRUPT : RCPT_EINVAL,
-                              "%s: vector has a NaN or infinite component", what);
+                              "%s: vector has a NaN or infinite component", WHAT());
             goto out;
         }
         if (nrm == 0) {
             rc = rcpt_err_set(err, raw ? RCPT_ECORRUPT : RCPT_EINVAL,
-                              "%s: zero vector cannot be normalised", what);
+                              "%s: zero vector cannot be normalised", WHAT());
             goto out;
         }
         if (check_norm && fabs(nrm - 1.0) > 1e-3) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: vector length %g, expected 1", what, nrm);
+            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: vector length %g, expected 1", WHAT(), nrm);
             goto out;
         }
         norms[i] = nrm;
+    build:
         rc = build_blob(c, id, rows[i].doc ? rows[i].doc : "", rows[i].doc ? rows[i].doc_len : 0,
-                        rows[i].meta, rows[i].nmeta, what, &prep[i], err);
+                        rows[i].meta, rows[i].nmeta, "", &prep[i], err);
+        if (rc && err) {
+            /* build_blob's message starts after an empty name: prefix the row */
+            char m[sizeof err->msg];
+            snprintf(m, sizeof m, "%s%s", WHAT(), err->msg);
+            memcpy(err->msg, m, sizeof m);
+        }
         if (rc)
             goto out;
         built++;
     }
+#undef WHAT
     if ((rc = grow_for(c, n, err)))
         goto out;
     for (size_t i = 0; i < n; i++)
-        place_row(c, &prep[i], rows[i].vec, !raw, norms[i]);
+        place_row(c, &prep[i], rows[i].vec, !raw, norms[i], refs ? &refs[i] : NULL);
     built = 0;
 out:
     for (size_t i = 0; i < built; i++)
@@ -600,13 +698,13 @@ out:
 
 int rcpt_vec_upsert(rcpt_vec_coll *c, const rcpt_vec_row *rows, size_t n, rcpt_err *err)
 {
-    return upsert_impl(c, rows, n, 0, 0, err);
+    return upsert_impl(c, rows, n, 0, 0, NULL, err);
 }
 
 int vec_upsert_raw(rcpt_vec_coll *c, const rcpt_vec_row *rows, size_t n, int check_norm,
-                   rcpt_err *err)
+                   const vec_ref *refs, rcpt_err *err)
 {
-    return upsert_impl(c, rows, n, 1, check_norm, err);
+    return upsert_impl(c, rows, n, 1, check_norm, refs, err);
 }
 
 int rcpt_vec_delete(rcpt_vec_coll *c, const char *const *ids, size_t n, size_t *deleted,
@@ -622,6 +720,8 @@ int rcpt_vec_delete(rcpt_vec_coll *c, const char *const *ids, size_t n, size_t *
             continue;
         size_t row = c->slots[s] - 1, last = c->n - 1;
         free(c->rows[row].blob);
+        if (c->refs && c->refs[row].src)
+            c->nlazy--;
         slot_remove(c, s);
         if (row != last) {
             /* move the last row into the hole and repoint its slot */
@@ -629,8 +729,11 @@ int rcpt_vec_delete(rcpt_vec_coll *c, const char *const *ids, size_t n, size_t *
             size_t ls = slot_of(c, vec_row_id(lr), lr->hash, &found);
             c->slots[ls] = (uint32_t)(row + 1);
             c->rows[row] = *lr;
-            memcpy(c->mat + row * (size_t)c->dim, c->mat + last * (size_t)c->dim,
-                   (size_t)c->dim * sizeof(float));
+            if (c->refs)
+                c->refs[row] = c->refs[last];
+            if (!c->refs || !c->refs[last].src)
+                memcpy(c->mat + row * (size_t)c->dim, c->mat + last * (size_t)c->dim,
+                       (size_t)c->dim * sizeof(float));
         }
         c->n--;
         del++;
@@ -730,6 +833,10 @@ int rcpt_vec_apply(rcpt_vec_coll *dst, const rcpt_vec_coll *src, size_t *merged,
             *merged = src->n;
         return RCPT_OK;
     }
+    if (src->nlazy)
+        return rcpt_err_set(err, RCPT_EINVAL, "apply %s into %s: the source is lazy (its vectors "
+                            "are still in files): only a file can be applied from it", src->name,
+                            dst->name);
     for (size_t base = 0; base < src->n && rc == RCPT_OK; base += CHUNK) {
         size_t m = src->n - base < CHUNK ? src->n - base : CHUNK;
         size_t total = 0;
@@ -763,7 +870,7 @@ int rcpt_vec_apply(rcpt_vec_coll *dst, const rcpt_vec_coll *src, size_t *merged,
                 at++;
             rows[i].nmeta = at - k0;
         }
-        rc = vec_upsert_raw(dst, rows, m, 0, err);
+        rc = vec_upsert_raw(dst, rows, m, 0, NULL, err);
     }
     free(kv);
     if (rc == RCPT_OK && merged)

@@ -101,13 +101,31 @@ int rcpt_vec_update_metadata(rcpt_vec_coll *c, const char *const *ids, size_t n,
  * changes nothing.  *merged (may be NULL) = rows in src. */
 int rcpt_vec_apply(rcpt_vec_coll *dst, const rcpt_vec_coll *src, size_t *merged, rcpt_err *err);
 
+/* Lazy (file-backed) rows, for compaction.  In a lazy collection, rows loaded
+ * from files (rcpt_vec_apply_file, rcpt_vec_open_ex with RCPT_VEC_LAZY) are
+ * checked as usual (unit length, metadata, count, checksum) but their
+ * vectors are not copied into memory: rcpt_vec_write reads them again from
+ * their files, straight into the new file.  So merging deltas into a
+ * snapshot touches each vector's bytes about as often as a file copy does,
+ * and memory holds ids and metadata only.  The files must stay in place and
+ * unchanged until the collection is written (their size, mtime and inode are
+ * checked then: a changed file is RCPT_ECORRUPT).  A query, or a vector read
+ * (rcpt_vec_row_vec returns NULL), on a lazy row is refused; upsert and
+ * update_metadata work as usual.  Turning lazy off keeps the rows already
+ * loaded lazy. */
+int rcpt_vec_set_lazy(rcpt_vec_coll *c, int on, rcpt_err *err);
+int rcpt_vec_is_lazy(const rcpt_vec_coll *c);
+/* Rows whose vector is still in a file. */
+size_t rcpt_vec_lazy_rows(const rcpt_vec_coll *c);
+
 /* ---- reading rows ----------------------------------------------------------- */
 /* Row index of id, or -1. */
 long rcpt_vec_find(const rcpt_vec_coll *c, const char *id);
 const char *rcpt_vec_row_id(const rcpt_vec_coll *c, size_t row);
 /* The document, NUL-terminated (it may also hold NUL bytes: use *len). */
 const char *rcpt_vec_row_doc(const rcpt_vec_coll *c, size_t row, size_t *len);
-const float *rcpt_vec_row_vec(const rcpt_vec_coll *c, size_t row); /* normalised */
+/* The normalised vector; NULL for a lazy row (still in its file). */
+const float *rcpt_vec_row_vec(const rcpt_vec_coll *c, size_t row);
 
 /* Iterate a row's metadata in key order:
  *   rcpt_vec_meta_it it; rcpt_vec_meta_begin(c, row, &it);
@@ -198,6 +216,11 @@ int rcpt_vec_write_ex(const rcpt_vec_coll *c, const char *path, const char *vers
  * that are not unit length) is RCPT_ECORRUPT; a missing file RCPT_ENOTFOUND. */
 int rcpt_vec_open(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll **out,
                   rcpt_err *err);
+/* rcpt_vec_open with flags.  RCPT_VEC_LAZY: a lazy collection whose rows keep
+ * their vectors in path (see rcpt_vec_set_lazy). */
+#define RCPT_VEC_LAZY 2
+int rcpt_vec_open_ex(const char *path, const rcpt_vec_manifest *man, int flags,
+                     rcpt_vec_coll **out, rcpt_err *err);
 /* Open path (verified against man when given) and apply it to dst. */
 int rcpt_vec_apply_file(rcpt_vec_coll *dst, const char *path, const rcpt_vec_manifest *man,
                         size_t *merged, rcpt_err *err);

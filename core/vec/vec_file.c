@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -248,6 +249,81 @@ static int fsync_path(const char *path, int dir)
     return r;
 }
 
+/* Readers of the files that lazy rows keep their vectors in.  Rows are
+ * written in id order, and a delta holds one receipt's ids, so consecutive
+ * rows mostly come from one file: a few open files, each with one blob
+ * handle moved from row to row, serve the whole write. */
+static int corrupt(sqlite3 *db, rcpt_err *err, const char *path, const char *what);
+
+enum { NREADERS = 8 };
+typedef struct src_reader {
+    uint32_t src;      /* 0 = unused */
+    sqlite3 *db;
+    sqlite3_blob *blob;
+    unsigned long used; /* for least-recently-used replacement */
+} src_reader;
+
+static void reader_close(src_reader *r)
+{
+    if (r->blob)
+        sqlite3_blob_close(r->blob);
+    if (r->db)
+        sqlite3_close(r->db);
+    memset(r, 0, sizeof *r);
+}
+
+/* Read the vector of a lazy row (ref) into out (dim floats). */
+static int read_lazy(const rcpt_vec_coll *c, src_reader *rd, unsigned long *tick, const vec_ref *ref,
+                     const char *id, float *out, rcpt_err *err)
+{
+    const vec_src *s = &c->srcs[ref->src - 1];
+    src_reader *r = NULL, *lru = &rd[0];
+    for (int i = 0; i < NREADERS && !r; i++) {
+        if (rd[i].src == ref->src)
+            r = &rd[i];
+        else if (rd[i].used < lru->used)
+            lru = &rd[i];
+    }
+    if (!r) {
+        r = lru;
+        reader_close(r);
+        struct stat st;
+        if (stat(s->path, &st) != 0)
+            return rcpt_err_set(err, errno == ENOENT ? RCPT_ENOTFOUND : RCPT_EIO, "%s (vectors of "
+                                "lazy rows): %s", s->path, strerror(errno));
+        if (st.st_dev != s->dev || st.st_ino != s->ino || st.st_size != s->size ||
+            st.st_mtim.tv_sec != s->mtime.tv_sec || st.st_mtim.tv_nsec != s->mtime.tv_nsec)
+            return rcpt_err_set(err, RCPT_ECORRUPT, "%s: changed since its rows were loaded "
+                                "(lazy rows read their vectors from it)", s->path);
+        if (sqlite3_open_v2(s->path, &r->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+            int rc = r->db ? corrupt(r->db, err, s->path, "open")
+                           : rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+            reader_close(r);
+            return rc;
+        }
+        /* read through a mapping: no copy of each page into SQLite's cache */
+        sqlite3_exec(r->db, "PRAGMA mmap_size=4294967296", NULL, NULL, NULL);
+        r->src = ref->src;
+    }
+    r->used = ++*tick;
+    int src = r->blob ? sqlite3_blob_reopen(r->blob, ref->rowid)
+                      : sqlite3_blob_open(r->db, "main", "rows", "vec", ref->rowid, 0, &r->blob);
+    if (src != SQLITE_OK) {
+        int rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: row %lld (id %.80s): %s", s->path,
+                              (long long)ref->rowid, id, sqlite3_errmsg(r->db));
+        reader_close(r);
+        return rc;
+    }
+    if (sqlite3_blob_bytes(r->blob) != c->dim * 4 ||
+        sqlite3_blob_read(r->blob, out, c->dim * 4, 0) != SQLITE_OK) {
+        int rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: row %lld (id %.80s): vector unreadable or "
+                              "not %d bytes", s->path, (long long)ref->rowid, id, c->dim * 4);
+        reader_close(r);
+        return rc;
+    }
+    return RCPT_OK;
+}
+
 int rcpt_vec_write(const rcpt_vec_coll *c, const char *path, const char *version,
                    rcpt_vec_manifest *man, rcpt_buf *manifest_json, rcpt_err *err)
 {
@@ -282,11 +358,15 @@ int rcpt_vec_write_ex(const rcpt_vec_coll *c, const char *path, const char *vers
     char *tmp = malloc(plen + 16);
     id_row *order = malloc((c->n ? c->n : 1) * sizeof *order);
     float *swap = is_little_endian() ? NULL : malloc((size_t)c->dim * sizeof(float));
+    float *lazybuf = c->nlazy ? malloc((size_t)c->dim * sizeof(float)) : NULL;
+    src_reader readers[NREADERS];
+    unsigned long tick = 0;
+    memset(readers, 0, sizeof readers);
     rcpt_buf js = RCPT_BUF_INIT;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = RCPT_OK, made = 0;
-    if (!tmp || !order || (!is_little_endian() && !swap)) {
+    if (!tmp || !order || (!is_little_endian() && !swap) || (c->nlazy && !lazybuf)) {
         rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", path);
         goto out;
     }
@@ -353,7 +433,12 @@ int rcpt_vec_write_ex(const rcpt_vec_coll *c, const char *path, const char *vers
         size_t row = order[i].row;
         const vec_row *r = &c->rows[row];
         const float *v = rcpt_vec_row_vec(c, row);
-        if (swap) {
+        if (!v) {
+            /* lazy: little-endian in its file as in this one, copied as is */
+            if ((rc = read_lazy(c, readers, &tick, &c->refs[row], vec_row_id(r), lazybuf, err)))
+                goto out;
+            v = lazybuf;
+        } else if (swap) {
             bswap32_copy(swap, v, (size_t)c->dim);
             v = swap;
         }
@@ -412,6 +497,9 @@ out:
     free(tmp);
     free(order);
     free(swap);
+    free(lazybuf);
+    for (int i = 0; i < NREADERS; i++)
+        reader_close(&readers[i]);
     rcpt_buf_free(&js);
     return rc;
 }
@@ -482,6 +570,8 @@ typedef struct row_batch {
     size_t *off; /* 2 per row: id, document */
     rcpt_vec_kv **kvs;
     rcpt_buf strs;
+    vec_ref *refs;  /* lazy loads: where each row's vector stays; vecs unused */
+    uint32_t src;   /* lazy loads: the file's src number */
 } row_batch;
 
 static void batch_clear(row_batch *b)
@@ -499,6 +589,7 @@ static void batch_free(row_batch *b)
     free(b->vecs);
     free(b->off);
     free(b->kvs);
+    free(b->refs);
     rcpt_buf_free(&b->strs);
 }
 
@@ -512,16 +603,19 @@ static int batch_reserve(row_batch *b, size_t want)
     rcpt_vec_row *r = realloc(b->rows, cap * sizeof *r);
     if (r)
         b->rows = r;
-    float *v = realloc(b->vecs, cap * (size_t)b->dim * sizeof *v);
+    float *v = b->src ? b->vecs : realloc(b->vecs, cap * (size_t)b->dim * sizeof *v);
     if (v)
         b->vecs = v;
+    vec_ref *f = b->src ? realloc(b->refs, cap * sizeof *f) : b->refs;
+    if (f)
+        b->refs = f;
     size_t *o = realloc(b->off, cap * 2 * sizeof *o);
     if (o)
         b->off = o;
     rcpt_vec_kv **k = realloc(b->kvs, cap * sizeof *k);
     if (k)
         b->kvs = k;
-    if (!r || !v || !o || !k)
+    if (!r || (!v && !b->src) || !o || !k || (!f && b->src))
         return -1;
     b->cap = cap;
     return 0;
@@ -542,7 +636,7 @@ static int batch_flush(row_batch *b, rcpt_vec_coll *c, const char *path, int che
     for (size_t i = 0; i < b->n; i++) {
         b->rows[i].id = b->strs.data + b->off[2 * i];
         b->rows[i].doc = b->strs.data + b->off[2 * i + 1];
-        b->rows[i].vec = b->vecs + i * (size_t)b->dim;
+        b->rows[i].vec = b->src ? NULL : b->vecs + i * (size_t)b->dim;
     }
     int rc = RCPT_OK;
     if (check_dups && b->n > 1) {
@@ -559,7 +653,7 @@ static int batch_flush(row_batch *b, rcpt_vec_coll *c, const char *path, int che
         if (rc)
             return rc;
     }
-    rc = vec_upsert_raw(c, b->rows, b->n, 1, err);
+    rc = vec_upsert_raw(c, b->rows, b->n, 1, b->src ? b->refs : NULL, err);
     if (rc && rc != RCPT_ENOMEM)
         rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
     batch_clear(b);
@@ -570,7 +664,7 @@ static int batch_flush(row_batch *b, rcpt_vec_coll *c, const char *path, int che
  * non-NULL: all rows in one batch, all or nothing) or into a new collection
  * (*out).  *nread = rows in the file. */
 static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll *into,
-                     rcpt_vec_coll **out, size_t *nread, rcpt_err *err)
+                     int lazy, rcpt_vec_coll **out, size_t *nread, rcpt_err *err)
 {
     if (out)
         *out = NULL;
@@ -580,6 +674,14 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
         return rc;
     if ((rc = check_header(path, &size, err)))
         return rc;
+    /* lazy rows are read again when the collection is written: the file's
+     * identity now, to refuse a different file then.  (Big-endian hosts
+     * load eagerly: their vectors need a byte swap.) */
+    struct stat fst;
+    lazy = lazy && is_little_endian();
+    if (lazy && stat(path, &fst) != 0)
+        return rcpt_err_set(err, RCPT_EIO, "%s: %s", path, strerror(errno));
+    float *scratch = NULL;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     rcpt_vec_coll *c = NULL;
@@ -662,8 +764,16 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
     } else {
         if ((rc = rcpt_vec_new(&c, name, (int)dim, err)))
             goto out;
+        if (lazy && (rc = rcpt_vec_set_lazy(c, 1, err)))
+            goto out;
         if ((rc = rcpt_vec_reserve(c, (size_t)count, err)))
             goto out;
+    }
+    if (lazy) {
+        if (!(b.src = vec_src_add(c, path, &fst)) || !(scratch = malloc((size_t)dim * 4))) {
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     /* a delta goes in as one batch; a snapshot in batches (memory) */
     size_t batch = into ? (size_t)count + 1 : 1024;
@@ -672,8 +782,8 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
         rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
         goto out;
     }
-    if (sqlite3_prepare_v2(db, "SELECT id, vec, document, metadata FROM rows", -1, &st, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT id, vec, document, metadata, rowid FROM rows", -1, &st,
+                           NULL) != SQLITE_OK) {
         rc = corrupt(db, err, path, "rows table");
         goto out;
     }
@@ -713,15 +823,38 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
             goto out;
         }
         size_t i = b.n;
-        float *v = b.vecs + i * (size_t)dim;
-        if (is_little_endian())
-            memcpy(v, blob, (size_t)blen);
-        else
-            bswap32_copy(v, blob, (size_t)dim);
+        if (b.src) {
+            /* the vector stays in the file: check it here, as upsert would
+             * (the copy is to an aligned buffer that stays in cache) */
+            memcpy(scratch, blob, (size_t)blen);
+            double nrm = vec_norm_check(scratch, (int)dim);
+            if (!isfinite(nrm) || fabs(nrm - 1.0) > 1e-3) {
+                rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu] (id %.80s): vector length %g, "
+                                  "expected 1", path, nrow, id, nrm);
+                goto out;
+            }
+            b.refs[i] = (vec_ref){b.src, sqlite3_column_int64(st, 4)};
+        } else {
+            float *v = b.vecs + i * (size_t)dim;
+            if (is_little_endian())
+                memcpy(v, blob, (size_t)blen);
+            else
+                bswap32_copy(v, blob, (size_t)dim);
+        }
         size_t nkv;
-        char what[160];
-        snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s).metadata", path, nrow, id);
-        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, what, &b.kvs[i], &nkv, err))) {
+        /* the row's name is formatted only for an error: per row, it cost
+         * as much as parsing the metadata */
+        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, "", &b.kvs[i], &nkv, err))) {
+            if (err) {
+                char m[sizeof err->msg];
+                int k = snprintf(m, sizeof m, "%.200s: rows[%zu] (id %.80s).metadata", path, nrow, id);
+                if (k > 0 && (size_t)k < sizeof m) {
+                    size_t ml = strnlen(err->msg, sizeof m - (size_t)k - 1);
+                    memmove(m + k, err->msg, ml);
+                    m[(size_t)k + ml] = '\0';
+                    memcpy(err->msg, m, sizeof m);
+                }
+            }
             rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
             goto out;
         }
@@ -770,6 +903,7 @@ out:
     if (c != into)
         rcpt_vec_free(c);
     batch_free(&b);
+    free(scratch);
     free(name);
     free(kind);
     free(version);
@@ -777,16 +911,16 @@ out:
     return rc;
 }
 
-static int read_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll **out,
-                     rcpt_err *err)
-{
-    return load_file(path, man, NULL, out, NULL, err);
-}
-
 int rcpt_vec_open(const char *path, const rcpt_vec_manifest *man, rcpt_vec_coll **out,
                   rcpt_err *err)
 {
-    return read_file(path, man, out, err);
+    return load_file(path, man, NULL, 0, out, NULL, err);
+}
+
+int rcpt_vec_open_ex(const char *path, const rcpt_vec_manifest *man, int flags,
+                     rcpt_vec_coll **out, rcpt_err *err)
+{
+    return load_file(path, man, NULL, (flags & RCPT_VEC_LAZY) != 0, out, NULL, err);
 }
 
 int rcpt_vec_apply_file(rcpt_vec_coll *dst, const char *path, const rcpt_vec_manifest *man,
@@ -796,7 +930,7 @@ int rcpt_vec_apply_file(rcpt_vec_coll *dst, const char *path, const rcpt_vec_man
         *merged = 0;
     /* straight into dst, every row checked before any is placed (load_file) */
     size_t n = 0;
-    int rc = load_file(path, man, dst, NULL, &n, err);
+    int rc = load_file(path, man, dst, dst->lazy, NULL, &n, err);
     if (rc == RCPT_OK && merged)
         *merged = n;
     return rc;

@@ -5,6 +5,9 @@
 #include "vec.h"
 
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <time.h>
 
 /* A row's strings live in one allocation: id NUL, document NUL, packed metadata.
  * Packed metadata is a sequence of entries sorted by key name:
@@ -15,6 +18,24 @@ typedef struct vec_row {
     uint32_t id_len, doc_len, meta_len;
     uint32_t hash;
 } vec_row;
+
+/* A file that lazy rows read their vectors from when the collection is
+ * written (rcpt_vec_set_lazy): its identity when it was loaded, so a file
+ * replaced or changed in between is refused instead of read. */
+typedef struct vec_src {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} vec_src;
+
+/* Where a row's vector is: src 0 = in the matrix; otherwise rowid `rowid`
+ * of the rows table of srcs[src - 1]. */
+typedef struct vec_ref {
+    uint32_t src;
+    int64_t rowid;
+} vec_ref;
 
 struct rcpt_vec_coll {
     char *name;
@@ -30,6 +51,11 @@ struct rcpt_vec_coll {
     uint32_t nkeys, capkeys;
     uint32_t *kslots;   /* key -> key id + 1 */
     size_t nkslots;
+    int lazy;           /* rows loaded from files keep their vectors there */
+    vec_ref *refs;      /* cap entries once lazy was set, else NULL */
+    size_t nlazy;       /* rows whose vector is in a file */
+    vec_src *srcs;
+    uint32_t nsrcs, capsrcs;
 };
 
 static inline const char *vec_row_id(const vec_row *r) { return r->blob; }
@@ -43,13 +69,29 @@ static inline const unsigned char *vec_row_meta(const vec_row *r)
 long vec_key_find(const rcpt_vec_coll *c, const char *key);
 /* Insert rows whose vectors are already unit length (files, apply): copied bit
  * for bit.  check_norm: refuse vectors whose length is not 1 (corrupt file). */
+/* refs (may be NULL): rows with refs[i].src != 0 are lazy, their vec is NULL
+ * (the loader checked their length already) and their vector stays in the
+ * file. */
 int vec_upsert_raw(rcpt_vec_coll *c, const rcpt_vec_row *rows, size_t n, int check_norm,
-                   rcpt_err *err);
+                   const vec_ref *refs, rcpt_err *err);
+/* Length of v (dim floats), for the unit-length check of rows read from
+ * files: 16 independent float sums (vectorised), not the exact double sum
+ * that normalisation uses. */
+double vec_norm_check(const float *v, int dim);
+/* Register the file a lazy load reads from (st: its stat before loading):
+ * the src number for vec_ref, or 0 when out of memory. */
+uint32_t vec_src_add(rcpt_vec_coll *c, const char *path, const struct stat *st);
 /* Compare two values as filters do: 1 equal, 0 not. */
 int vec_val_equal(const rcpt_vec_val *a, const rcpt_vec_val *b);
 /* Decode the packed entry at *p (advancing it). */
 int vec_meta_decode(const rcpt_vec_coll *c, const unsigned char **p, const unsigned char *end,
                     uint32_t *key_id, rcpt_vec_val *val);
+
+/* The dot product rcpt_vec_query scores with (AVX2+FMA when the CPU has
+ * it): rcpt_vec_sparse rescores with the same function, so its scores are
+ * the same floats. */
+typedef float (*vec_dot_fn)(const float *a, const float *b, int n);
+vec_dot_fn vec_pick_dot(void);
 
 /* Append `"key":value`. */
 int vec_json_write_kv(rcpt_buf *out, const rcpt_vec_kv *kv);

@@ -16,7 +16,7 @@
 #define VEC_HAVE_AVX2 1
 #endif
 
-typedef float (*dot_fn)(const float *a, const float *b, int n);
+typedef vec_dot_fn dot_fn;
 
 /* Eight independent partial sums: enough lanes for the vectoriser and no
  * loop-carried dependency on one accumulator. */
@@ -58,7 +58,7 @@ __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const 
 }
 #endif
 
-static dot_fn pick_dot(void)
+dot_fn vec_pick_dot(void)
 {
 #ifdef VEC_HAVE_AVX2
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
@@ -192,6 +192,10 @@ int rcpt_vec_query(const rcpt_vec_coll *c, const float *q, const rcpt_vec_query_
     size_t k = opts ? opts->k : 10;
     if (k == 0 || c->n == 0)
         return RCPT_OK;
+    if (c->nlazy)
+        return rcpt_err_set(err, RCPT_EINVAL, "query %s: the collection is lazy (%zu vectors are "
+                            "still in their files): open it without lazy to query it", c->name,
+                            c->nlazy);
     if (k > c->n)
         k = c->n;
     for (size_t i = 0; opts && i < opts->nwhere; i++) {
@@ -244,7 +248,7 @@ int rcpt_vec_query(const rcpt_vec_coll *c, const float *q, const rcpt_vec_query_
         if (r >= 0)
             excl[(size_t)r >> 6] |= (uint64_t)1 << ((size_t)r & 63);
     }
-    dot_fn dot = pick_dot();
+    dot_fn dot = vec_pick_dot();
     size_t per = (c->n + (size_t)threads - 1) / (size_t)threads;
     pthread_t tid[64];
     int started[64] = {0};

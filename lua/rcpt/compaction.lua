@@ -111,9 +111,14 @@ local function metadata_change(u, now)
   return set, remove
 end
 
-local function do_run(env, coll_name, work, opts, l, res, hook, progress)
+-- The target is lazy (rcpt.vec): the vectors of the snapshot and of every
+-- delta stay in their (verified) files until the new snapshot is written,
+-- which copies them straight from there, so memory holds ids and metadata
+-- only and each vector is copied about as often as a file copy would.  The
+-- downloaded deltas are kept (in `kept`) until then.
+local function do_run(env, coll_name, work, opts, l, res, hook, progress, kept)
   local t0 = log.now_ms()
-  local target, base_version = vectors.latest(env, coll_name)
+  local target, base_version = vectors.latest(env, coll_name, { lazy = true })
   hook("snapshot")
   progress(base_version and "snapshot loaded" or "no snapshot yet: starting an empty one",
     { collection = coll_name, version = base_version, count = target and target:count() or 0,
@@ -153,12 +158,12 @@ local function do_run(env, coll_name, work, opts, l, res, hook, progress)
           local d
           d, msg, errname = vectors.read_delta(env, prefix)
           if d then
-            target = vec.new(coll_name, d:dim())
+            target = vec.new(coll_name, d:dim(), { lazy = true })
             merged, msg, errname = target:apply(d)
             d:close()
           end
         else
-          merged, msg, errname = vectors.apply_delta(env, target, prefix)
+          merged, msg, errname = vectors.apply_delta(env, target, prefix, kept)
         end
         if merged then
           res.results[i] = { success = true, merged = merged }
@@ -210,6 +215,7 @@ local function do_run(env, coll_name, work, opts, l, res, hook, progress)
   end
   res.count = target and target:count() or 0
   if target then target:close() end
+  vectors.remove_files(kept)
 
   -- the runs: only now, after the pointer moved
   local finished = store.now()
@@ -249,7 +255,9 @@ function M.run(env, coll_name, work, opts)
     return fail_all(why == "busy" and "busy" or "error", "compaction lock " .. lock.lock_id(coll_name) .. ": " .. why)
   end
   hook("locked")
-  local ok, err = pcall(do_run, env, coll_name, work, opts, l, res, hook, progress)
+  local kept = {}
+  local ok, err = pcall(do_run, env, coll_name, work, opts, l, res, hook, progress, kept)
+  vectors.remove_files(kept)
   local rok, rwhy = l:release()
   if not rok then log.warn("lock release failed", { collection = coll_name, error = rwhy }) end
   if not ok then

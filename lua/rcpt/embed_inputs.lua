@@ -1,9 +1,11 @@
 -- Embedding inputs, vector ids and metadata for a receipt's lines and words
 -- (spec/merchant-embed-compaction.md §6.2–§6.6), ready for a vector upsert:
 --
---   M.lines(lines, words, merchant) -> {ids, documents, metadatas, texts} | nil, err
---   M.words(lines, words, merchant) -> {ids, documents, metadatas, texts} | nil, err
+--   M.lines(lines, words, merchant[, built]) -> {ids, documents, metadatas, texts} | nil, err
+--   M.words(lines, words, merchant[, built]) -> {ids, documents, metadatas, texts} | nil, err
 --
+-- built (optional): rcpt.merchant.context.build(lines, words) of these same
+-- rows, already made by the caller (resolution builds it once per receipt).
 -- merchant = {merchant_name =, place_id =} (the resolution's ReceiptMetadata
 -- fields; nil or "" when unknown).  texts are what is embedded, documents
 -- what is stored beside the vector.
@@ -66,8 +68,8 @@ local function check_ids(list, kind)
 end
 
 -- Line inputs (§6.2): the plain text of every non-noise line.
-function M.lines(lines, words, merchant)
-  local ctx, err = C.build(lines, words or {})
+function M.lines(lines, words, merchant, built)
+  local ctx, err = built or C.build(lines, words or {})
   if not ctx then return nil, err end
   local ok, e2 = check_ids(ctx.lines, "lines")
   if not ok then return nil, e2 end
@@ -147,8 +149,8 @@ end
 
 -- Word inputs (§6.3): "<TARGET>t</TARGET> <POS>v-h</POS> <CONTEXT>l r</CONTEXT>"
 -- for every non-noise word, in reading order.
-function M.words(lines, words, merchant)
-  local ctx, err = C.build(lines or {}, words)
+function M.words(lines, words, merchant, built)
+  local ctx, err = built or C.build(lines or {}, words)
   if not ctx then return nil, err end
   local ok, e2 = check_ids(ctx.words, "words")
   if not ok then return nil, e2 end

@@ -7,9 +7,16 @@
 --
 --   vectors.write_delta(env, coll_name, coll, run_id) -> prefix
 --   vectors.read_delta(env, prefix) -> coll, manifest | nil, msg, errname
---   vectors.apply_delta(env, dst, prefix) -> merged | nil, msg, errname
+--   vectors.apply_delta(env, dst, prefix[, kept]) -> merged | nil, msg, errname
+--     (dst lazy: the downloaded file must outlive dst's write, so its path is
+--     appended to the list `kept` instead of being removed; the caller removes
+--     them with vectors.remove_files(kept) once the snapshot is written)
 --   vectors.pointer(env, coll_name) -> version | nil
---   vectors.latest(env, coll_name) -> coll, version, manifest | nil (no snapshot yet) | error
+--   vectors.latest(env, coll_name[, opts]) -> coll, version, manifest | nil (no snapshot yet) | error
+--     opts.lazy: the collection reads its vectors from the cached snapshot file when
+--     it is written (compaction, which never queries it);
+--     opts.open(path) -> coll | nil, msg, errname: another opener (default vec.open)
+--   vectors.latest_for_query(env, coll_name) -> the same, sparse when the vectors are
 --   vectors.publish(env, coll_name, coll, opts) -> version, manifest
 --   vectors.versions(env, coll_name) -> { version, ... } newest first
 --   vectors.new_version() -> "YYYYmmdd_HHMMSS_ffffff_<8 hex>"
@@ -181,7 +188,7 @@ end
 
 -- Apply the delta at prefix to dst: download, verify against the manifest,
 -- read it whole, then upsert (a damaged delta never half-applies).
-function M.apply_delta(env, dst, prefix)
+function M.apply_delta(env, dst, prefix, kept)
   local file = scratch_file(M.DELTA_FILE)
   local path, man, errname = fetch_delta(env, prefix, file)
   local merged, msg
@@ -194,9 +201,22 @@ function M.apply_delta(env, dst, prefix)
   else
     msg = man
   end
-  os.remove(file)
+  if merged and dst:lazy() then
+    assert(kept, "apply_delta: a lazy collection needs a list of kept files")
+    kept[#kept + 1] = file
+  else
+    os.remove(file)
+  end
   if not merged then return fail("delta " .. tostring(prefix) .. ": " .. tostring(msg), errname) end
   return merged
+end
+
+-- Remove the files apply_delta kept for a lazy collection.
+function M.remove_files(kept)
+  for i = #kept, 1, -1 do
+    os.remove(kept[i])
+    kept[i] = nil
+  end
 end
 
 -- ---- snapshots -----------------------------------------------------------------------
@@ -274,14 +294,20 @@ function M.fetch_snapshot(env, coll_name, version)
 end
 
 -- coll, version, manifest of the published snapshot; nil when there is none.
-function M.latest(env, coll_name)
+function M.latest(env, coll_name, opts)
   M.check_coll(coll_name)
+  local lazy = opts and opts.lazy or false
   local version = M.pointer(env, coll_name)
   if not version then return nil end
   local path, man = M.fetch_snapshot(env, coll_name, version)
   -- verified on download; open still checks the file's structure and that it
   -- agrees with the manifest (collection, dimension, count, kind, version)
-  local coll, msg = vec.open(path)
+  local coll, msg
+  if opts and opts.open then
+    coll, msg = opts.open(path)
+  else
+    coll, msg = vec.open(path, { lazy = lazy })
+  end
   if not coll then
     -- a damaged cache entry: drop it, so the next call downloads again
     rm_rf(cache_dir(env, coll_name, version))
@@ -292,6 +318,19 @@ function M.latest(env, coll_name)
     error({ type = "Corrupt", msg = "snapshot " .. coll_name .. " " .. version .. ": differs from its manifest" }, 0)
   end
   return coll, version, man
+end
+
+-- For queries only (merchant resolution): the published snapshot as a
+-- sparse copy (vec.open_sparse: only non-zero entries, exact same hits and
+-- scores), or opened densely when its vectors are not sparse (an HTTP
+-- embedder's).  Returns what M.latest returns; the object has :query,
+-- :count, :dim, :close (a sparse one also :query_many).
+function M.latest_for_query(env, coll_name)
+  return M.latest(env, coll_name, { open = function(path)
+    local sp, msg, errname = vec.open_sparse(path)
+    if sp or errname ~= "ELIMIT" then return sp, msg, errname end
+    return vec.open(path)
+  end })
 end
 
 -- Versions under timestamped/, newest first.

@@ -599,6 +599,152 @@ static void test_files(void)
     free(vecs);
 }
 
+/* Rows of a delta: ids r%06d for i in [from, to), fresh random vectors. */
+static void write_delta_range(const char *path, int from, int to, int dim)
+{
+    rcpt_vec_coll *d;
+    rcpt_err err;
+    rcpt_vec_new(&d, "lines", dim, &err);
+    float *v = malloc((size_t)dim * sizeof *v);
+    for (int i = from; i < to; i++) {
+        char id[32], doc[32];
+        snprintf(id, sizeof id, "r%06d", i);
+        snprintf(doc, sizeof doc, "delta line %d", i);
+        for (int j = 0; j < dim; j++)
+            v[j] = rndf();
+        rcpt_vec_kv kv[1] = {{"text", vstr(doc)}};
+        rcpt_vec_row r = {id, v, doc, strlen(doc), kv, 1};
+        rcpt_vec_upsert(d, &r, 1, &err);
+    }
+    CHECK_INT(rcpt_vec_write(d, path, NULL, NULL, NULL, &err), RCPT_OK);
+    free(v);
+    rcpt_vec_free(d);
+}
+
+/* The same merge (snapshot + deltas, a repeated delta, a metadata change, a
+ * delete, a plain upsert) on a lazy and on an eager collection; returns the
+ * collection written to out. */
+static int merge_to(const char *snap, const char *const *deltas, int nd, int lazy, const char *out,
+                    rcpt_err *err)
+{
+    rcpt_vec_coll *c;
+    int rc = rcpt_vec_open_ex(snap, NULL, lazy ? RCPT_VEC_LAZY : 0, &c, err);
+    if (rc)
+        return rc;
+    CHECK_INT(rcpt_vec_is_lazy(c), lazy);
+    for (int i = 0; i < nd && !rc; i++)
+        rc = rcpt_vec_apply_file(c, deltas[i], NULL, NULL, err);
+    if (lazy) {
+        CHECK(rcpt_vec_lazy_rows(c) > 0);
+        /* vectors still in files: no query, no vector, no apply from it */
+        float q[24] = {1};
+        rcpt_vec_hit h[3];
+        size_t nh;
+        rcpt_err e2;
+        CHECK_INT(rcpt_vec_query(c, q, &(rcpt_vec_query_opts){.k = 3}, h, &nh, &e2), RCPT_EINVAL);
+        CHECK(rcpt_vec_row_vec(c, (size_t)rcpt_vec_find(c, "r000001")) == NULL);
+        rcpt_vec_coll *o;
+        rcpt_vec_new(&o, "other", 24, &e2);
+        CHECK_INT(rcpt_vec_apply(o, c, NULL, &e2), RCPT_EINVAL);
+        rcpt_vec_free(o);
+    } else {
+        CHECK_INT(rcpt_vec_lazy_rows(c), 0);
+    }
+    const char *ids[] = {"r000005", "r000250"};
+    rcpt_vec_kv set[1] = {{"merchant_name", vstr("Vons")}};
+    if (!rc)
+        rc = rcpt_vec_update_metadata(c, ids, 2, set, 1, NULL, 0, NULL, err);
+    const char *del[] = {"r000007", "r000001"};
+    if (!rc)
+        rc = rcpt_vec_delete(c, del, 2, NULL, err);
+    float v[24];
+    for (int j = 0; j < 24; j++)
+        v[j] = (float)(j + 1);
+    rcpt_vec_row r = {"r000002", v, "in memory", 9, NULL, 0};
+    if (!rc)
+        rc = rcpt_vec_upsert(c, &r, 1, err);
+    if (!rc)
+        rc = rcpt_vec_write_ex(c, out, "v1", RCPT_VEC_NO_FSYNC, NULL, NULL, err);
+    rcpt_vec_free(c);
+    return rc;
+}
+
+static void test_lazy(void)
+{
+    float *vecs;
+    rcpt_vec_coll *c = make_random(240, 24, &vecs);
+    rcpt_err err;
+    char snap[128], d1[128], d2[128], eager[128], lazy[128], moved[128];
+    snprintf(snap, sizeof snap, "%s/lz-snap.sqlite", tmpdir);
+    snprintf(d1, sizeof d1, "%s/lz-d1.sqlite", tmpdir);
+    snprintf(d2, sizeof d2, "%s/lz-d2.sqlite", tmpdir);
+    snprintf(eager, sizeof eager, "%s/lz-eager.sqlite", tmpdir);
+    snprintf(lazy, sizeof lazy, "%s/lz-lazy.sqlite", tmpdir);
+    snprintf(moved, sizeof moved, "%s/lz-moved.sqlite", tmpdir);
+    CHECK_INT(rcpt_vec_write(c, snap, "v0", NULL, NULL, &err), RCPT_OK);
+    write_delta_range(d1, 200, 260, 24); /* 40 replaced, 20 new */
+    write_delta_range(d2, 0, 30, 24);
+    const char *deltas[] = {d1, d2, d1}; /* d1 twice: changes nothing */
+    CHECK_INT(merge_to(snap, deltas, 3, 0, eager, &err), RCPT_OK);
+    CHECK_INT(merge_to(snap, deltas, 3, 1, lazy, &err), RCPT_OK);
+    /* the same rows, vectors bit for bit, documents and metadata */
+    rcpt_vec_coll *a, *b;
+    CHECK_INT(rcpt_vec_open(eager, NULL, &a, &err), RCPT_OK);
+    CHECK_INT(rcpt_vec_open(lazy, NULL, &b, &err), RCPT_OK);
+    CHECK_INT(rcpt_vec_count(a), 258);
+    CHECK_INT(rcpt_vec_count(b), rcpt_vec_count(a));
+    int diff = 0;
+    for (size_t i = 0; i < rcpt_vec_count(a); i++) {
+        long j = rcpt_vec_find(b, rcpt_vec_row_id(a, i));
+        if (j < 0) {
+            diff++;
+            continue;
+        }
+        size_t la, lb;
+        const char *da = rcpt_vec_row_doc(a, i, &la), *db = rcpt_vec_row_doc(b, (size_t)j, &lb);
+        rcpt_buf ma = RCPT_BUF_INIT, mb = RCPT_BUF_INIT;
+        rcpt_vec_meta_json(a, i, &ma);
+        rcpt_vec_meta_json(b, (size_t)j, &mb);
+        if (memcmp(rcpt_vec_row_vec(a, i), rcpt_vec_row_vec(b, (size_t)j), 24 * 4) || la != lb ||
+            memcmp(da, db, la) || ma.len != mb.len || memcmp(ma.data, mb.data, ma.len))
+            diff++;
+        rcpt_buf_free(&ma);
+        rcpt_buf_free(&mb);
+    }
+    CHECK_INT(diff, 0);
+    rcpt_vec_free(a);
+    rcpt_vec_free(b);
+
+    /* a source replaced between loading and writing is refused, not read */
+    rcpt_vec_coll *l;
+    CHECK_INT(rcpt_vec_open_ex(snap, NULL, RCPT_VEC_LAZY, &l, &err), RCPT_OK);
+    CHECK_INT(rcpt_vec_write(c, snap, "v0", NULL, NULL, &err), RCPT_OK); /* new inode */
+    CHECK_INT(rcpt_vec_write(l, lazy, "v2", NULL, NULL, &err), RCPT_ECORRUPT);
+    CHECK(strstr(err.msg, "changed since") != NULL);
+    rcpt_vec_free(l);
+    /* ... and a removed one is ENOTFOUND */
+    CHECK_INT(rcpt_vec_open_ex(snap, NULL, RCPT_VEC_LAZY, &l, &err), RCPT_OK);
+    CHECK_INT(rename(snap, moved), 0);
+    CHECK_INT(rcpt_vec_write(l, lazy, "v2", NULL, NULL, &err), RCPT_ENOTFOUND);
+    rcpt_vec_free(l);
+
+    /* a damaged vector in a delta: refused when applied, nothing placed */
+    sqlite3 *db;
+    CHECK_INT(sqlite3_open(d2, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, "UPDATE rows SET vec = zeroblob(96) WHERE id = 'r000020'", NULL, NULL,
+                           NULL), SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(rcpt_vec_open_ex(moved, NULL, RCPT_VEC_LAZY, &l, &err), RCPT_OK);
+    size_t before = rcpt_vec_count(l), lz = rcpt_vec_lazy_rows(l);
+    CHECK_INT(rcpt_vec_apply_file(l, d2, NULL, NULL, &err), RCPT_ECORRUPT);
+    CHECK(strstr(err.msg, "r000020") != NULL);
+    CHECK_INT(rcpt_vec_count(l), before);
+    CHECK_INT(rcpt_vec_lazy_rows(l), lz);
+    rcpt_vec_free(l);
+    rcpt_vec_free(c);
+    free(vecs);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/rcpt-vec-test.XXXXXX");
@@ -613,6 +759,7 @@ int main(void)
     test_query_and_filters(20000, 128, 2);
     test_query_and_filters(20000, 128, 3);
     test_files();
+    test_lazy();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0)

@@ -9,6 +9,11 @@
 # after, coverage before and after, crashes.  A crashing input is kept under
 # build-fuzz/crashes/ and the script exits non-zero.
 #   RCPT_FUZZ_JOBS=N   run N targets at once (default 1)
+#   RCPT_FUZZ_SEED=S   libFuzzer's -seed (default: a new random seed each run).  A
+#                      fixed seed makes a time-bounded run explore the same inputs
+#                      in the same order on any machine, only further on a faster
+#                      one: scripts/test.sh fixes it so that CI never fails on a
+#                      crash a longer local run of the same seed did not see first.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -51,7 +56,7 @@ run_one() { # target -> writes $build/fuzz-logs/<t>.summary
   esac
   local t0=$SECONDS
   (cd "$build/crashes" && "$exe" "$scratch" "${dict[@]}" -max_total_time="$secs" -timeout=20 \
-      -rss_limit_mb=2560 -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" >"$log" 2>&1)
+      -rss_limit_mb=2560 ${RCPT_FUZZ_SEED:+-seed="$RCPT_FUZZ_SEED"} -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" >"$log" 2>&1)
   local rc=$? el=$((SECONDS - t0))
   local execs rate cov0 cov1 corp
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -16,7 +16,10 @@
 --     hits: {ids = {...}, scores = {...}, metadatas = {...}} (parallel
 --       arrays) or a list of {id =, score =, metadata =}; score = COSINE
 --       similarity (see rcpt.merchant.decide); best first.
---   embed = function(texts) -> vectors            (optional)
+--   query_lines_many = function(queries, qopts) -> {hits, ...}   (optional)
+--     all queries at once (one pass over the store), same qopts and hits
+--   embed = function(texts) -> vectors            (optional; called once,
+--     with the street queries then the phone queries)
 --   places = {search_by_phone = fn(phone10), search_by_address = fn(address, words)}
 --     or nil (no key).  Each returns a place table {place_id, name,
 --     formatted_address, formatted_phone_number, types[, lookup]} or nil
@@ -102,55 +105,75 @@ function M.resolve(ctx, deps, opts)
     end
     return anchor_cache[key] or nil
   end
-  local function run(queries, reason)
-    if #queries == 0 or not deps.query_lines then return end
-    local qs = queries
-    if deps.embed then
-      local ok, vecs = pcall(deps.embed, queries)
-      if not ok or type(vecs) ~= "table" or #vecs ~= #queries then
-        log("warn", "merchant: embedding the " .. reason .. " queries failed: " .. tostring(ok and "bad result" or vecs))
-        return
-      end
+  -- every query text embedded in one call, and searched in one pass when
+  -- the store can (deps.query_lines_many); candidates keep the spec's
+  -- order: street queries, then phone queries, each by hit rank
+  local texts, reasons = {}, {}
+  for _, t in ipairs(street) do texts[#texts + 1], reasons[#texts + 1] = t, "street-first" end
+  for _, t in ipairs(phone) do texts[#texts + 1], reasons[#texts + 1] = t, "phone-first" end
+  local qs = texts
+  if #texts > 0 and deps.query_lines and deps.embed then
+    local ok, vecs = pcall(deps.embed, texts)
+    if not ok or type(vecs) ~= "table" or #vecs ~= #texts then
+      log("warn", "merchant: embedding the " .. (#phone > 0 and #street > 0 and "street-first and phone-first"
+        or #street > 0 and "street-first" or "phone-first") .. " queries failed: " .. tostring(ok and "bad result" or vecs))
+      qs = {}
+    else
       qs = vecs
     end
-    for qi, q in ipairs(qs) do
-      local ok, res, err = pcall(deps.query_lines, q, qopts)
+  end
+  local results = {}
+  if #qs > 0 and deps.query_lines then
+    local ok, res, err
+    if deps.query_lines_many then
+      ok, res, err = pcall(deps.query_lines_many, qs, qopts)
       if not ok or res == nil then
         log("warn", "merchant: vector query failed: " .. tostring(ok and err or res))
-      else
-        for _, h in ipairs(norm_hits(res)) do
-          local meta = h.metadata
-          local prefix = qopts.exclude_id_prefix
-          local own = same_receipt(meta, ctx) or (type(h.id) == "string" and h.id:sub(1, #prefix) == prefix)
-          if not own then
-            local accepted
-            if reason == "street-first" then
-              accepted = D.accept_street_first(queries[qi], meta, ctx)
-              if not accepted and deps.neighbor_anchors then
-                accepted = D.accept_street_first(queries[qi], meta, ctx, extra_for(meta))
-              end
-            else
-              accepted = D.accept_phone_first(queries[qi], meta, ctx, nil, C.extract_phones)
-              if not accepted and deps.neighbor_anchors then
-                accepted = D.accept_phone_first(queries[qi], meta, ctx, extra_for(meta), C.extract_phones)
-              end
-            end
-            if accepted then
-              local nphone, naddr = D.neighbor_anchors(meta, extra_for(meta) or nil)
-              vectors[#vectors + 1] = {
-                source = "vector", reason = reason, id = h.id, query = queries[qi],
-                neighbor = { image_id = meta.image_id, receipt_id = tonumber(meta.receipt_id) },
-                address = naddr, phone = nphone, cosine = tonumber(h.score) or 0,
-                merchant_name = meta.merchant_name or "", place_id = meta.place_id or "",
-              }
-            end
-          end
+        res = {}
+      end
+      results = res
+    else
+      for qi, q in ipairs(qs) do
+        ok, res, err = pcall(deps.query_lines, q, qopts)
+        if not ok or res == nil then
+          log("warn", "merchant: vector query failed: " .. tostring(ok and err or res))
+        else
+          results[qi] = res
         end
       end
     end
   end
-  run(street, "street-first")
-  run(phone, "phone-first")
+  for qi = 1, #qs do
+    local reason, query = reasons[qi], texts[qi]
+    for _, h in ipairs(norm_hits(results[qi])) do
+      local meta = h.metadata
+      local prefix = qopts.exclude_id_prefix
+      local own = same_receipt(meta, ctx) or (type(h.id) == "string" and h.id:sub(1, #prefix) == prefix)
+      if not own then
+        local accepted
+        if reason == "street-first" then
+          accepted = D.accept_street_first(query, meta, ctx)
+          if not accepted and deps.neighbor_anchors then
+            accepted = D.accept_street_first(query, meta, ctx, extra_for(meta))
+          end
+        else
+          accepted = D.accept_phone_first(query, meta, ctx, nil, C.extract_phones)
+          if not accepted and deps.neighbor_anchors then
+            accepted = D.accept_phone_first(query, meta, ctx, extra_for(meta), C.extract_phones)
+          end
+        end
+        if accepted then
+          local nphone, naddr = D.neighbor_anchors(meta, extra_for(meta) or nil)
+          vectors[#vectors + 1] = {
+            source = "vector", reason = reason, id = h.id, query = query,
+            neighbor = { image_id = meta.image_id, receipt_id = tonumber(meta.receipt_id) },
+            address = naddr, phone = nphone, cosine = tonumber(h.score) or 0,
+            merchant_name = meta.merchant_name or "", place_id = meta.place_id or "",
+          }
+        end
+      end
+    end
+  end
 
   local best_cos
   for _, c in ipairs(vectors) do
