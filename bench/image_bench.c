@@ -261,6 +261,7 @@ int main(int argc, char **argv)
             rcpt_image_free(&img);
     }
     printf("rcpt decode_ms %.1f\n", median(t, runs));
+    printf("rcpt warp_threads %d\n", threads ? threads : rcpt_image_default_threads());
     for (int r = 0; r < runs; r++) {
         double t0 = now_ms();
         if (rcpt_image_warp_perspective(&img, PHOTO_W, PHOTO_H, pc, threads, &warped, &e))

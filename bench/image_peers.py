@@ -133,6 +133,11 @@ def main():
         fmt = "{:>10.0f}" if k == "png_bytes" else "{:>10.1f}"
         print(f"{k:16}" + fmt.format(r) + fmt.format(p) + fmt.format(c) +
               f"{p / r:>10.2f}{c / r:>10.2f}")
+    fw = [l.split(":", 1)[1].strip() for l in cv2.getBuildInformation().splitlines()
+          if "Parallel framework" in l]
+    print(f"threads: rcpt warp {int(rcpt.get('warp_threads', 0))} (rows shared out 16 at a time); "
+          f"OpenCV {cv2.getNumThreads()} (its default, {fw[0] if fw else '?'}); Pillow 1; "
+          f"decode and PNG encode use 1 thread on every side")
     print(f"decoded image: {rcpt.get('decoded_mb', float('nan')):.1f} MB; "
           f"rcpt peak RSS / decoded = {rcpt['peak_rss_mb'] / rcpt['decoded_mb']:.2f}")
     print(f"rcpt warp vs Pillow warp on this photo: max |diff| = {int(diff.max())}, "
