@@ -25,6 +25,15 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* CPU time of the whole process (all threads): the work done, which a
+ * machine loaded by other jobs disturbs much less than the wall clock */
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -249,7 +258,7 @@ int main(int argc, char **argv)
     fprintf(f, "\n");
     fclose(f);
 
-    double *t = malloc((size_t)runs * sizeof *t);
+    double *t = malloc((size_t)runs * sizeof *t), *tc = malloc((size_t)runs * sizeof *tc);
     rcpt_image img, warped, crop;
     /* decode */
     for (int r = 0; r < runs; r++) {
@@ -261,15 +270,18 @@ int main(int argc, char **argv)
             rcpt_image_free(&img);
     }
     printf("rcpt decode_ms %.1f\n", median(t, runs));
+    printf("rcpt warp_threads %d\n", threads ? threads : rcpt_image_default_threads());
     for (int r = 0; r < runs; r++) {
-        double t0 = now_ms();
+        double t0 = now_ms(), c0 = cpu_ms();
         if (rcpt_image_warp_perspective(&img, PHOTO_W, PHOTO_H, pc, threads, &warped, &e))
             die("warp", &e);
         t[r] = now_ms() - t0;
+        tc[r] = cpu_ms() - c0;
         if (r + 1 < runs)
             rcpt_image_free(&warped);
     }
     printf("rcpt photo_warp_ms %.1f\n", median(t, runs));
+    printf("rcpt photo_warp_cpu_ms %.1f\n", median(tc, runs));
     size_t png_len = 0;
     for (int r = 0; r < runs; r++) {
         rcpt_buf png = RCPT_BUF_INIT;
@@ -291,18 +303,21 @@ int main(int argc, char **argv)
     printf("rcpt png_encode_ms %.1f\n", median(t, runs));
     printf("rcpt png_bytes %zu\n", png_len);
     for (int r = 0; r < runs; r++) {
-        double t0 = now_ms();
+        double t0 = now_ms(), c0 = cpu_ms();
         if (rcpt_image_warp_affine(&img, sw, sh, ac, threads, &crop, &e))
             die("affine", &e);
         t[r] = now_ms() - t0;
+        tc[r] = cpu_ms() - c0;
         rcpt_image_free(&crop);
     }
     printf("rcpt scan_crop_ms %.1f\n", median(t, runs));
+    printf("rcpt scan_crop_cpu_ms %.1f\n", median(tc, runs));
     rcpt_image_free(&warped);
     printf("rcpt decoded_mb %.1f\n", (double)img.stride * img.height / 1048576.0);
     rcpt_image_free(&img);
     rcpt_buf_free(&jpg);
     free(t);
+    free(tc);
 
     /* peak RSS in a fresh process */
     char cmd[8192];

@@ -96,8 +96,14 @@ int rcpt_image_cdn_size(int width, int height, int max_dim, int *out_w, int *out
  * Coefficients map destination to source: perspective
  *   xs = (a x + b y + c) / (g x + h y + 1), ys = (d x + e y + f) / (g x + h y + 1),
  * affine xs = a x + b y + c, ys = d x + e y + f.
- * threads: rows are split over this many threads; 0 = one per online CPU
- * (at most 8).  The result is identical whatever the thread count. */
+ * threads: rows are shared out (16 at a time) over this many threads;
+ * 0 = rcpt_image_default_threads().  The result is byte-identical to
+ * Pillow's whatever the thread count or CPU: on x86-64 with AVX2+FMA most
+ * samples are computed in float with a proven error bound and only those
+ * the bound cannot decide are recomputed in Pillow's double arithmetic
+ * (core/image/warp.c, docs/image.md). */
+/* The thread count a warp with threads = 0 uses: the online CPUs, 1..8. */
+int rcpt_image_default_threads(void);
 int rcpt_image_warp_perspective(const rcpt_image *src, int width, int height,
                                 const double coeffs[8], int threads, rcpt_image *out,
                                 rcpt_err *err);

@@ -111,7 +111,7 @@ static int sp_flush(rcpt_vec_sparse *s, sp_batch *b, size_t done, const char *pa
         b->rows[i].doc = b->strs.data + b->off[2 * i + 1];
         b->rows[i].vec = &one;
     }
-    int rc = vec_upsert_raw(s->rows, b->rows, b->n, 0, err);
+    int rc = vec_upsert_raw(s->rows, b->rows, b->n, 0, NULL, err);
     if (rc && rc != RCPT_ENOMEM)
         rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
     /* an id seen before replaces its row instead of adding one */
