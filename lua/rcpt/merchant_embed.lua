@@ -117,8 +117,79 @@ function M.load_rows(env, image_id, rid)
   return query_all(env.store, "RECEIPT_LINE", ids), query_all(env.store, "RECEIPT_WORD", ids)
 end
 
+-- The receipt rows the OCR step has just written, without reading them back
+-- (that read cost ~9-20 ms of a ~50 ms budget per receipt: the store
+-- decodes 279 JSON items into tables).  lines/words are the tables of the
+-- parsed OCR document (doc:lines(), doc:words(): the same document put_ocr
+-- serialised) and the result equals what M.load_rows returns for that
+-- receipt, field for field (tests/spec/merchant_rows_spec.lua checks it on
+-- real OCR): the keys the store adds (image_id, receipt_id,
+-- embedding_status "NONE", is_noise false on lines), and the numbers as the
+-- store writes them (store.decimal, spec/ocr-geometry.md §4.1: geometry at
+-- 20 places, angles at 18, confidence at 2) and reads them back.
+-- Rounding to d places is a no-op on the shortest round-trip digits of a
+-- double when |v| >= 10^(16-d) (at most 17 significant digits end at or
+-- before place d), so only smaller numbers go through store.decimal; the
+-- nested point tables of the document are shared when nothing changes
+-- (the rows are read, never modified, by the steps).
+local GEOM_DP, ANGLE_DP, CONF_DP = 20, 18, 2
+
+local function as_stored(v, dp)
+  if v == 0 or (v >= 10.0 ^ (16 - dp) or v <= -(10.0 ^ (16 - dp))) then return v end
+  return tonumber(store.decimal(v, dp))
+end
+
+local function point(p, keys)
+  for _, k in ipairs(keys) do
+    local v = p[k]
+    if as_stored(v, GEOM_DP) ~= v then
+      local q = {}
+      for kk, vv in pairs(p) do q[kk] = as_stored(vv, GEOM_DP) end
+      return q
+    end
+  end
+  return p
+end
+
+local XY, BOX = { "x", "y" }, { "x", "y", "width", "height" }
+
+local function row_of(e, image_id, rid, is_word)
+  local r = {
+    image_id = image_id, receipt_id = rid, line_id = e.line_id, text = e.text,
+    bounding_box = point(e.bounding_box, BOX),
+    top_left = point(e.top_left, XY), top_right = point(e.top_right, XY),
+    bottom_left = point(e.bottom_left, XY), bottom_right = point(e.bottom_right, XY),
+    angle_degrees = as_stored(e.angle_degrees, ANGLE_DP), angle_radians = as_stored(e.angle_radians, ANGLE_DP),
+    confidence = tonumber(store.decimal(e.confidence, CONF_DP)),
+    embedding_status = "NONE", is_noise = false,
+  }
+  if is_word then
+    r.word_id, r.is_noise = e.word_id, e.is_noise == true
+    local ed = e.extracted_data
+    if ed then r.extracted_data = { type = ed.type, value = ed.value } end
+  end
+  return r
+end
+
+function M.rows_from_ocr(image_id, rid, lines, words)
+  local ls, ws = {}, {}
+  for i, l in ipairs(lines) do ls[i] = row_of(l, image_id, rid, false) end
+  for i, w in ipairs(words) do ws[i] = row_of(w, image_id, rid, true) end
+  return { lines = ls, words = ws }
+end
+
+-- ctx.receipt_rows[rid] = M.rows_from_ocr(...), or a function returning it
+-- (made only if a step asks), when the step that wrote the rows had them
+-- (native, refine); else (the legacy flow fills it.lines
+-- from NDJSON; a caller with only receipt_ids) the store is read.
 local function ensure_rows(ctx, it)
   if it.lines then return end
+  local given = ctx.receipt_rows and ctx.receipt_rows[it.receipt_id]
+  if type(given) == "function" then given = given() end
+  if given then
+    it.lines, it.words = given.lines, given.words
+    return
+  end
   it.lines, it.words = M.load_rows(ctx.env, ctx.image_id, it.receipt_id)
 end
 
