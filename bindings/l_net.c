@@ -7,6 +7,10 @@
  *              env={AWS_ENDPOINT_URL=, AWS_ACCESS_KEY_ID=, ...}}  (env overrides the process environment)
  *   st:put(key, bytes[, {content_type=, content_encoding=, metadata={k=v}}])  -> true | nil, msg, errname
  *   st:put_file(key, path[, opts])        -> true | nil, msg, errname
+ *       put/put_file opts also: move=true (put_file: the source is scratch: the
+ *       file backend may rename it into place, the path is then gone),
+ *       defer_dir_sync=true (file backend: no folder fsync; the next put into
+ *       the same folder persists the name; see objstore.h)
  *   st:get(key)                           -> bytes | nil, msg, errname ("ENOTFOUND" when missing)
  *   st:get_file(key, path)                -> true | nil, msg, errname
  *   st:head(key)                          -> {size=, etag=, content_type=, content_encoding=,
@@ -238,6 +242,11 @@ static void read_put_opts(lua_State *L, int t, rcpt_objstore_put_opts *po)
     if (lua_getfield(L, t, "content_encoding") != LUA_TNIL)
         po->content_encoding = luaL_checkstring(L, -1);
     lua_pop(L, 1);
+    lua_getfield(L, t, "move");
+    po->move_source = lua_toboolean(L, -1);
+    lua_getfield(L, t, "defer_dir_sync");
+    po->defer_dir_sync = lua_toboolean(L, -1);
+    lua_pop(L, 2);
     if (lua_getfield(L, t, "metadata") == LUA_TTABLE) {
         int mt = lua_absindex(L, -1);
         size_t n = 0;

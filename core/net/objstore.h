@@ -49,6 +49,17 @@ typedef struct rcpt_objstore_put_opts {
     const char *content_encoding;    /* NULL = none (deltas use "gzip", spec §7.1) */
     const rcpt_objstore_meta *metadata;
     size_t n_metadata;
+    /* put_file: the source file is scratch the caller drops afterwards, so
+     * the file backend may rename it into place (same file system) instead
+     * of copying it; the source path is then gone.  S3 uploads as usual. */
+    int move_source;
+    /* file backend: no fsync of the object's folder after its rename (the
+     * object's bytes are still fsync'ed).  For a caller that puts another
+     * object into the same folder next, without this flag, before anything
+     * refers to the first: that put's folder fsync makes both names
+     * durable (an fsync of a folder persists all its entries).  S3: no
+     * effect. */
+    int defer_dir_sync;
 } rcpt_objstore_put_opts;
 
 /* head() result; free with rcpt_objstore_info_free. */

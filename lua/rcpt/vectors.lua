@@ -142,7 +142,15 @@ function M.write_delta(env, coll_name, coll, run_id)
     local _, json = assert(coll:write_delta(path, { fsync = false }))
     local prefix = M.delta_prefix(coll_name, run_id)
     local o = objects(env)
-    assert(o:put_file(prefix .. M.DELTA_FILE, path, { content_type = "application/vnd.sqlite3" }))
+    -- the scratch file is moved, not copied, into a file: store (the bytes
+    -- are fsync'ed there, then renamed).  No folder fsync for it: the
+    -- manifest goes into the same folder right after, and its put fsyncs
+    -- the folder, which persists both names.  A crash in between can at
+    -- worst leave the manifest without the delta file: nothing refers to
+    -- the prefix yet (the CompactionRun row is written after both deltas),
+    -- and a re-delivery writes both again under the same run_id.
+    assert(o:put_file(prefix .. M.DELTA_FILE, path, { content_type = "application/vnd.sqlite3", move = true,
+      defer_dir_sync = true }))
     -- the manifest last: a delta without its manifest is never applied
     assert(o:put(prefix .. M.MANIFEST_FILE, json, { content_type = "application/json" }))
     return prefix
