@@ -133,34 +133,49 @@ end
 -- nested point tables of the document are shared when nothing changes
 -- (the rows are read, never modified, by the steps).
 local GEOM_DP, ANGLE_DP, CONF_DP = 20, 18, 2
+local GEOM_MIN, ANGLE_MIN = 10.0 ^ (16 - GEOM_DP), 10.0 ^ (16 - ANGLE_DP)
 
-local function as_stored(v, dp)
-  if v == 0 or (v >= 10.0 ^ (16 - dp) or v <= -(10.0 ^ (16 - dp))) then return v end
+local function as_stored(v, dp, min)
+  if v == 0 or v >= min or v <= -min then return v end
   return tonumber(store.decimal(v, dp))
 end
 
-local function point(p, keys)
-  for _, k in ipairs(keys) do
-    local v = p[k]
-    if as_stored(v, GEOM_DP) ~= v then
-      local q = {}
-      for kk, vv in pairs(p) do q[kk] = as_stored(vv, GEOM_DP) end
-      return q
-    end
-  end
-  return p
+-- A confidence that is already k/100 (the nearest double to it: k / 100
+-- is a correctly rounded division) reads back as itself; others (0.333...,
+-- 0.995) go through store.decimal.
+local function conf_as_stored(c)
+  local k = c * 100
+  if k == math.floor(k) and k / 100 == c then return c end
+  return tonumber(store.decimal(c, CONF_DP))
 end
 
-local XY, BOX = { "x", "y" }, { "x", "y", "width", "height" }
+local function exact(v) return v == 0 or v >= GEOM_MIN or v <= -GEOM_MIN end
+
+local function copy_geom(p)
+  local q = {}
+  for k, v in pairs(p) do q[k] = as_stored(v, GEOM_DP, GEOM_MIN) end
+  return q
+end
+
+local function xy(p)
+  if exact(p.x) and exact(p.y) then return p end
+  return copy_geom(p)
+end
+
+local function box(b)
+  if exact(b.x) and exact(b.y) and exact(b.width) and exact(b.height) then return b end
+  return copy_geom(b)
+end
 
 local function row_of(e, image_id, rid, is_word)
   local r = {
     image_id = image_id, receipt_id = rid, line_id = e.line_id, text = e.text,
-    bounding_box = point(e.bounding_box, BOX),
-    top_left = point(e.top_left, XY), top_right = point(e.top_right, XY),
-    bottom_left = point(e.bottom_left, XY), bottom_right = point(e.bottom_right, XY),
-    angle_degrees = as_stored(e.angle_degrees, ANGLE_DP), angle_radians = as_stored(e.angle_radians, ANGLE_DP),
-    confidence = tonumber(store.decimal(e.confidence, CONF_DP)),
+    bounding_box = box(e.bounding_box),
+    top_left = xy(e.top_left), top_right = xy(e.top_right),
+    bottom_left = xy(e.bottom_left), bottom_right = xy(e.bottom_right),
+    angle_degrees = as_stored(e.angle_degrees, ANGLE_DP, ANGLE_MIN),
+    angle_radians = as_stored(e.angle_radians, ANGLE_DP, ANGLE_MIN),
+    confidence = conf_as_stored(e.confidence),
     embedding_status = "NONE", is_noise = false,
   }
   if is_word then
@@ -249,8 +264,26 @@ end
 -- immutable).  Older pending runs are compaction's backlog, not resolution's.
 local deltas = {} -- prefix -> coll
 
+-- A `lines` delta this process has just written and recorded in a run: the
+-- collection it was written from has the same ids, vectors, documents and
+-- metadata as the file (deltas are immutable), so it is kept instead of
+-- being read back by the next receipt.  It leaves the cache like a
+-- downloaded one, when its run is no longer among the newest pending.
+local function pending_limit()
+  return math.tointeger(tonumber(os.getenv("RCPT_RESOLVE_PENDING_DELTAS") or "")) or 16
+end
+
+local function remember_delta(prefix, coll)
+  if deltas[prefix] == coll then return end
+  if deltas[prefix] then deltas[prefix]:close() end
+  deltas[prefix] = nil
+  -- with pending deltas off nothing would ever evict it
+  if pending_limit() <= 0 then coll:close() return end
+  deltas[prefix] = coll
+end
+
 local function pending_line_deltas(env, skip_image, skip_rid)
-  local n = math.tointeger(tonumber(os.getenv("RCPT_RESOLVE_PENDING_DELTAS") or "")) or 16
+  local n = pending_limit()
   if n <= 0 then return {} end
   local page, err = env.store:query_index("GSI1", "RUNS", { type = "COMPACTION_RUN", descending = true, limit = n })
   if not page then
@@ -460,13 +493,29 @@ local function digest_uuid(s)
     .. "-" .. hex:sub(21, 32)
 end
 
+-- The keys rcpt.embed_inputs sets, sorted as the generic path sorts them:
+-- a metadata table with only these is written without collecting and
+-- sorting its keys (the same text; any other key takes the generic path).
+local META_KEYS = { "embedding_type", "image_id", "line_id", "merchant_name", "normalized_full_address",
+  "normalized_phone_10", "normalized_url", "place_id", "receipt_full_address", "receipt_id", "receipt_phone_10",
+  "text", "word_id" }
+table.sort(META_KEYS)
+
 local function meta_text(m)
+  local parts, n = {}, 0
+  for _, k in ipairs(META_KEYS) do
+    local v = m[k]
+    if v ~= nil then n = n + 1; parts[n] = k .. "=" .. tostring(v) end
+  end
+  local total = 0
+  for _ in pairs(m) do total = total + 1 end
+  if total == n then return table.concat(parts, "\1") end
   local keys = {}
   for k in pairs(m) do keys[#keys + 1] = k end
   table.sort(keys)
-  local parts = {}
-  for i, k in ipairs(keys) do parts[i] = k .. "=" .. tostring(m[k]) end
-  return table.concat(parts, "\1")
+  local all = {}
+  for i, k in ipairs(keys) do all[i] = k .. "=" .. tostring(m[k]) end
+  return table.concat(all, "\1")
 end
 
 function M.content_run_id(image_id, rid, embedder_sig, inputs)
@@ -529,14 +578,26 @@ function M.write_deltas(ctx, it)
   local vec = require("rcpt.vec")
   local vectors = require("rcpt.vectors")
   local prefixes = {}
+  -- the `lines` delta stays open: once its run is recorded, the next
+  -- receipt's resolution finds it among the pending deltas without
+  -- downloading and re-reading the file (remember_delta)
+  local lines_coll
   for _, coll_name in ipairs({ "lines", "words" }) do
     local inp = it.inputs[coll_name]
-    local c <close> = vec.new(coll_name, it.dim)
-    if #inp.ids > 0 then
-      local ok, msg = c:upsert(inp.ids, it.vectors[coll_name], inp.documents, inp.metadatas)
-      if not ok then error({ type = "Vectors", msg = coll_name .. " upsert: " .. tostring(msg) }, 0) end
+    local c = vec.new(coll_name, it.dim)
+    local ok, err = pcall(function()
+      if #inp.ids > 0 then
+        local uok, msg = c:upsert(inp.ids, it.vectors[coll_name], inp.documents, inp.metadatas)
+        if not uok then error({ type = "Vectors", msg = coll_name .. " upsert: " .. tostring(msg) }, 0) end
+      end
+      prefixes[coll_name] = vectors.write_delta(ctx.env, coll_name, c, it.run_id)
+    end)
+    if not ok or coll_name ~= "lines" then c:close() end
+    if not ok then
+      if lines_coll then lines_coll:close() end
+      error(err, 0)
     end
-    prefixes[coll_name] = vectors.write_delta(ctx.env, coll_name, c, it.run_id)
+    if coll_name == "lines" then lines_coll = c end
   end
   local run = {
     run_id = it.run_id, image_id = ctx.image_id, receipt_id = it.receipt_id,
@@ -545,8 +606,10 @@ function M.write_deltas(ctx, it)
   }
   local ok, msg, errname = ctx.env.store:put("COMPACTION_RUN", run, { condition = "not_exists" })
   if not ok and errname ~= "ECONFLICT" then
+    lines_coll:close()
     error({ type = "Store", msg = "COMPACTION_RUN: " .. tostring(msg) }, 0)
   end
+  remember_delta(prefixes.lines, lines_coll)
   it.run = run
   it.vectors = nil -- the floats are in the deltas now
   ctx.new_runs = (ctx.new_runs or 0) + 1
