@@ -486,48 +486,21 @@ end
 
 -- The first 128 bits of the content's sha256 (in C: a byte loop in Lua
 -- cost ~40 ms per receipt), shaped as a UUIDv4 (the entity requires one).
-local function digest_uuid(s)
-  local hex = require("rcpt.vec").sha256(s):sub(1, 32)
+local function digest_uuid(hex)
+  hex = hex:sub(1, 32)
   local y = string.format("%x", 8 + (tonumber(hex:sub(17, 17), 16) & 3))
   return hex:sub(1, 8) .. "-" .. hex:sub(9, 12) .. "-4" .. hex:sub(14, 16) .. "-" .. y .. hex:sub(18, 20)
     .. "-" .. hex:sub(21, 32)
 end
 
--- The keys rcpt.embed_inputs sets, sorted as the generic path sorts them:
--- a metadata table with only these is written without collecting and
--- sorting its keys (the same text; any other key takes the generic path).
-local META_KEYS = { "embedding_type", "image_id", "line_id", "merchant_name", "normalized_full_address",
-  "normalized_phone_10", "normalized_url", "place_id", "receipt_full_address", "receipt_id", "receipt_phone_10",
-  "text", "word_id" }
-table.sort(META_KEYS)
-
-local function meta_text(m)
-  local parts, n = {}, 0
-  for _, k in ipairs(META_KEYS) do
-    local v = m[k]
-    if v ~= nil then n = n + 1; parts[n] = k .. "=" .. tostring(v) end
-  end
-  local total = 0
-  for _ in pairs(m) do total = total + 1 end
-  if total == n then return table.concat(parts, "\1") end
-  local keys = {}
-  for k in pairs(m) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local all = {}
-  for i, k in ipairs(keys) do all[i] = k .. "=" .. tostring(m[k]) end
-  return table.concat(all, "\1")
-end
-
+-- sha256 of: image_id \3 receipt_id \3 embedder, then per collection
+-- \3 name and per item \3 id \2 text \2 document \2 its metadata as sorted
+-- key=value pairs joined by \1 (vec.content_sha256 builds that text in C)
 function M.content_run_id(image_id, rid, embedder_sig, inputs)
-  local parts = { image_id, tostring(rid), embedder_sig }
-  for _, coll in ipairs({ "lines", "words" }) do
-    local t = inputs[coll]
-    parts[#parts + 1] = coll
-    for i, id in ipairs(t.ids) do
-      parts[#parts + 1] = id .. "\2" .. t.texts[i] .. "\2" .. t.documents[i] .. "\2" .. meta_text(t.metadatas[i])
-    end
-  end
-  return digest_uuid(table.concat(parts, "\3"))
+  local l, w = inputs.lines, inputs.words
+  return digest_uuid(require("rcpt.vec").content_sha256({ image_id, tostring(rid), embedder_sig },
+    { name = "lines", ids = l.ids, texts = l.texts, documents = l.documents, metadatas = l.metadatas },
+    { name = "words", ids = w.ids, texts = w.texts, documents = w.documents, metadatas = w.metadatas }))
 end
 
 function M.embed(ctx, it)

@@ -107,6 +107,11 @@ describe("resolution from pending deltas", function()
     local hex = vec.sha256(table.concat(parts, "\3"))
     assert.are.equal(hex:sub(1, 8), it.run_id:sub(1, 8))
     assert.are.equal(hex:sub(21, 32), it.run_id:sub(25, 36))
+    -- metadata keys must be strings (a list cannot be sorted into the text)
+    assert.has_error(function()
+      vec.content_sha256({ "h" }, { name = "x", ids = { "a" }, texts = { "t" }, documents = { "d" },
+        metadatas = { { "v" } } })
+    end)
     -- an extra metadata key (not one rcpt.embed_inputs sets) changes it
     it.inputs.words.metadatas[1].zz_extra = "x"
     assert.are_not.equal(it.run_id, me.content_run_id(it.run.image_id, it.receipt_id,
