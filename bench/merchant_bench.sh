@@ -11,6 +11,7 @@ trap 'rm -rf "$D"' EXIT
 export RCPT_SOURCE_DIR="$SRC" RCPT_VEC_CACHE="$D/vec-cache" RCPT_EMBED_DIM=1536 RCPT_LOG_LEVEL=warn
 unset OPENAI_API_KEY RCPT_EMBED_API_KEY GOOGLE_PLACES_API_KEY RCPT_PLACES_API_KEY
 "$B/rcpt" lua "$SRC/bench/merchant_bench.lua" setup "$D" "$N"
+echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) (2 shared cores)"
 "$B/rcpt" lua "$SRC/bench/merchant_bench.lua" run "$D" 7
 "$B/rcpt" lua "$SRC/bench/merchant_bench.lua" run "$D" 3 compact
 cat <<'NOTE'
