@@ -53,13 +53,13 @@ typedef struct rcpt_objstore_put_opts {
      * the file backend may rename it into place (same file system) instead
      * of copying it; the source path is then gone.  S3 uploads as usual. */
     int move_source;
-    /* file backend: no fsync of the object's folder after its rename (the
-     * object's bytes are still fsync'ed).  For a caller that puts another
-     * object into the same folder next, without this flag, before anything
-     * refers to the first: that put's folder fsync makes both names
-     * durable (an fsync of a folder persists all its entries).  S3: no
-     * effect. */
-    int defer_dir_sync;
+    /* file backend: neither the object's bytes nor its folder are fsync'ed
+     * at the put (it is still atomic: readers see the old or the new
+     * object).  For a caller that writes several objects and makes them
+     * durable together with rcpt_objstore_sync before anything refers to
+     * them (the fsyncs then overlap instead of queueing one after another).
+     * S3: no effect (a put is durable when acknowledged). */
+    int no_sync;
 } rcpt_objstore_put_opts;
 
 /* head() result; free with rcpt_objstore_info_free. */
@@ -120,6 +120,8 @@ typedef struct rcpt_objstore_vt {
                 rcpt_err *err);
     int (*copy)(rcpt_objstore *s, const char *src_key, const char *dst_key, rcpt_err *err);
     void (*close)(rcpt_objstore *s);
+    /* may be NULL: nothing to do (S3) */
+    int (*sync)(rcpt_objstore *s, const char *const *keys, size_t n, rcpt_err *err);
 } rcpt_objstore_vt;
 
 struct rcpt_objstore {
@@ -159,6 +161,11 @@ int rcpt_objstore_delete(rcpt_objstore *s, const char *key, rcpt_err *err);
 /* prefix may be NULL or "" (everything); it is not a key and need not end in '/'. */
 int rcpt_objstore_list(rcpt_objstore *s, const char *prefix, const rcpt_objstore_list_opts *o,
                        rcpt_err *err);
+/* Make objects put with no_sync durable: their bytes and the folders that
+ * name them (file backend: writeback of all is started first, then each
+ * file and each distinct folder is fsync'ed).  A missing key is
+ * RCPT_ENOTFOUND.  S3: nothing to do. */
+int rcpt_objstore_sync(rcpt_objstore *s, const char *const *keys, size_t n, rcpt_err *err);
 int rcpt_objstore_copy(rcpt_objstore *s, const char *src_key, const char *dst_key, rcpt_err *err);
 
 /* The HTTP client of an S3 store (NULL for other backends): tests install

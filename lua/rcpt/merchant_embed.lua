@@ -555,6 +555,11 @@ function M.write_deltas(ctx, it)
   -- receipt's resolution finds it among the pending deltas without
   -- downloading and re-reading the file (remember_delta)
   local lines_coll
+  -- Both deltas' four objects are put without fsync and made durable in
+  -- one batch (the fsyncs overlap) before the CompactionRun row refers to
+  -- them.  A crash before that leaves objects under a prefix no row names;
+  -- a re-delivery writes them again under the same (content) run id.
+  local pending = {}
   for _, coll_name in ipairs({ "lines", "words" }) do
     local inp = it.inputs[coll_name]
     local c = vec.new(coll_name, it.dim)
@@ -563,7 +568,7 @@ function M.write_deltas(ctx, it)
         local uok, msg = c:upsert(inp.ids, it.vectors[coll_name], inp.documents, inp.metadatas)
         if not uok then error({ type = "Vectors", msg = coll_name .. " upsert: " .. tostring(msg) }, 0) end
       end
-      prefixes[coll_name] = vectors.write_delta(ctx.env, coll_name, c, it.run_id)
+      prefixes[coll_name] = vectors.write_delta(ctx.env, coll_name, c, it.run_id, pending)
     end)
     if not ok or coll_name ~= "lines" then c:close() end
     if not ok then
@@ -571,6 +576,11 @@ function M.write_deltas(ctx, it)
       error(err, 0)
     end
     if coll_name == "lines" then lines_coll = c end
+  end
+  local sok, serr = pcall(vectors.sync, ctx.env, pending)
+  if not sok then
+    lines_coll:close()
+    error(serr, 0)
   end
   local run = {
     run_id = it.run_id, image_id = ctx.image_id, receipt_id = it.receipt_id,
