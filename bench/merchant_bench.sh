@@ -27,8 +27,11 @@ cores; the CPU median is the steadier figure):
     main:       median 108 / 90 ms (CPU median 52 / 62 ms), peak RSS 73 MB
     merchperf2: median  53 / 40 ms (CPU median 31 / 30 ms), peak RSS 70 MB
     (wall medians swing with the load; the CPU median moves far less)
-  with compact_after (the local default) compaction dominates: ~35 s and 1.5 GB per receipt
-  here (the dense `words` snapshot, 234,000 x 1536), the compaction work's, not this step's
+  with compact_after (the local default) compaction dominates: ~13 s and 1.6 GB per receipt
+  here at 72dd3b3 (~35 s before; the dense `words` snapshot, 234,000 x 1536), the compaction
+  work's, not this step's
+  whole bench at merchperf2, load average 2.2: median 38.5 ms over 7 (CPU median 27.6 ms),
+  peak RSS 69 MB
   - perf: deltas staged as one file in {cache}/scratch/ (no mkdir -p / rm -rf forks); the
     CompactionRun digest by vec.sha256; vec.open without mmap (586 -> 315 MB)
   - merchperf: resolution reads the `lines` snapshot as an exact sparse copy (vec.open_sparse:
