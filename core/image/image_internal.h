@@ -9,4 +9,10 @@ void rcpt_image__premultiply(const rcpt_image *s, rcpt_image *d);
 /* Pillow's RGBa -> RGBA, in place. */
 void rcpt_image__unpremultiply(rcpt_image *img);
 
+/* rcpt_image_resize with the thread count (>= 1) and the vector path
+ * (simd = 1: AVX2 when compiled for x86-64; the caller checks the CPU)
+ * chosen by the caller: the tests compare every combination. */
+int rcpt_image__resize(const rcpt_image *src, int width, int height, int threads, int simd,
+                       rcpt_image *out, rcpt_err *err);
+
 #endif

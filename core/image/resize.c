@@ -4,11 +4,26 @@
  * stretched by the downscale factor, normalised to sum 1, then rounded to
  * 22-bit fixed point; a horizontal pass over only the source rows the
  * vertical pass will read, then the vertical pass.  Checked pixel for pixel
- * against Pillow 9.4 (Debian 12) on L, RGB and RGBA images. */
+ * against Pillow 9.4 (Debian 12) on L, RGB and RGBA images.
+ *
+ * Speed (the CDN sizes of every image go through here, three per image):
+ * the sums are integers (8-bit samples times 22-bit weights, in int32 as
+ * Pillow does), so any order of summation gives Pillow's exact value.  On
+ * x86-64 with AVX2 (checked at run time) both passes sum 8 int32 lanes at a
+ * time: the vertical pass over 8 neighbouring samples of a row, the
+ * horizontal one over a block of 8 rows transposed into a small buffer so
+ * that one output pixel's 8 rows x channels sit side by side.  Rows (output
+ * rows of the vertical pass, 8-row blocks of the horizontal one) are shared
+ * out over the online CPUs; each is computed on its own, so the result does
+ * not depend on the thread count.  tests/c/test_image.c compares the vector
+ * and threaded paths with the scalar one on noise, byte for byte. */
 #include "image.h"
 #include "image_internal.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,10 +103,13 @@ static inline unsigned char clip8(int ss)
     return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-static void horizontal(const rcpt_image *in, int y_first, rcpt_image *out, const coeffs *c)
+/* Scalar passes over rows [y0, y1) of the output (the reference: Pillow's
+ * loops, row-major accumulation in the vertical pass). */
+static void horizontal_rows(const rcpt_image *in, int y_first, rcpt_image *out, const coeffs *c,
+                            int y0, int y1)
 {
     int ch = in->channels;
-    for (int y = 0; y < out->height; y++) {
+    for (int y = y0; y < y1; y++) {
         const unsigned char *row = in->px + (size_t)(y + y_first) * in->stride;
         unsigned char *o = out->px + (size_t)y * out->stride;
         for (int xx = 0; xx < out->width; xx++) {
@@ -108,30 +126,246 @@ static void horizontal(const rcpt_image *in, int y_first, rcpt_image *out, const
     }
 }
 
-/* Row-major accumulation (acc holds one output row) so that the source is
- * read a whole row at a time; same sums as Pillow's column-wise loop. */
-static void vertical(const rcpt_image *in, rcpt_image *out, const coeffs *c, int shift, int *acc)
+/* One output row, samples [i0, n): acc holds them while the taps are added
+ * a source row at a time, so that the source is read row by row. */
+static void vertical_row(const rcpt_image *in, rcpt_image *out, const coeffs *c, int shift,
+                         int yy, size_t i0, int *acc)
 {
     size_t n = (size_t)in->width * in->channels;
-    for (int yy = 0; yy < out->height; yy++) {
-        int ymin = c->bounds[yy * 2] - shift, ymax = c->bounds[yy * 2 + 1];
-        const int *k = c->k + (size_t)yy * c->ksize;
-        for (size_t i = 0; i < n; i++)
-            acc[i] = 1 << (PRECISION_BITS - 1);
-        for (int y = 0; y < ymax; y++) {
-            const unsigned char *row = in->px + (size_t)(y + ymin) * in->stride;
-            int w = k[y];
-            for (size_t i = 0; i < n; i++)
-                acc[i] += row[i] * w;
+    int ymin = c->bounds[yy * 2] - shift, ymax = c->bounds[yy * 2 + 1];
+    const int *k = c->k + (size_t)yy * c->ksize;
+    for (size_t i = i0; i < n; i++)
+        acc[i] = 1 << (PRECISION_BITS - 1);
+    for (int y = 0; y < ymax; y++) {
+        const unsigned char *row = in->px + (size_t)(y + ymin) * in->stride;
+        int w = k[y];
+        for (size_t i = i0; i < n; i++)
+            acc[i] += row[i] * w;
+    }
+    unsigned char *o = out->px + (size_t)yy * out->stride;
+    for (size_t i = i0; i < n; i++)
+        o[i] = clip8(acc[i]);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define RCPT_RESIZE_AVX2 1
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2"))) static inline
+
+/* 8 bytes -> 8 int32 lanes */
+AVX2 __m256i ld8(const unsigned char *p)
+{
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+
+/* clip8 of 8 sums, stored as 8 bytes: the arithmetic shift, then the
+ * saturating packs clamp to 0..255 as clip8 does */
+AVX2 void st8(unsigned char *o, __m256i acc)
+{
+    __m256i v = _mm256_srai_epi32(acc, PRECISION_BITS);
+    __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64((__m128i *)o, _mm_packus_epi16(w, w));
+}
+
+/* The vertical pass for one output row: 32 then 8 samples at a time with
+ * the sums in registers, the rest (< 8) by the scalar loop. */
+__attribute__((target("avx2"))) static void vertical_row_avx2(const rcpt_image *in,
+                                                              rcpt_image *out, const coeffs *c,
+                                                              int shift, int yy, int *acc)
+{
+    size_t n = (size_t)in->width * in->channels, i = 0;
+    int ymin = c->bounds[yy * 2] - shift, ymax = c->bounds[yy * 2 + 1];
+    const int *k = c->k + (size_t)yy * c->ksize;
+    const unsigned char *base = in->px + (size_t)ymin * in->stride;
+    unsigned char *o = out->px + (size_t)yy * out->stride;
+    const __m256i init = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+    for (; i + 32 <= n; i += 32) {
+        __m256i a0 = init, a1 = init, a2 = init, a3 = init;
+        const unsigned char *p = base + i;
+        for (int y = 0; y < ymax; y++, p += in->stride) {
+            __m256i w = _mm256_set1_epi32(k[y]);
+            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(ld8(p), w));
+            a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(ld8(p + 8), w));
+            a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(ld8(p + 16), w));
+            a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(ld8(p + 24), w));
         }
-        unsigned char *o = out->px + (size_t)yy * out->stride;
-        for (size_t i = 0; i < n; i++)
-            o[i] = clip8(acc[i]);
+        st8(o + i, a0);
+        st8(o + i + 8, a1);
+        st8(o + i + 16, a2);
+        st8(o + i + 24, a3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256i a0 = init;
+        const unsigned char *p = base + i;
+        for (int y = 0; y < ymax; y++, p += in->stride)
+            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(ld8(p), _mm256_set1_epi32(k[y])));
+        st8(o + i, a0);
+    }
+    if (i < n)
+        vertical_row(in, out, c, shift, yy, i, acc);
+}
+
+/* The horizontal pass for the 8 output rows y0..y0+7: the source rows are
+ * transposed into t (per source column, its 8 rows x ch samples: 8 ch
+ * bytes), then each output pixel is ch vectors of 8 lanes -- lane r*ch+b of
+ * the block is row r, band b -- summed over the taps.  `ch` is a constant
+ * in each caller below, so the byte moves compile to fixed-size ones. */
+__attribute__((target("avx2"), always_inline)) static inline void
+horizontal_block(const rcpt_image *in, int y_first, rcpt_image *out, const coeffs *c, int y0,
+                 unsigned char *t, const int ch)
+{
+    const int W = in->width, L = 8 * ch;
+    for (int r = 0; r < 8; r++) {
+        const unsigned char *row = in->px + (size_t)(y0 + r + y_first) * in->stride;
+        unsigned char *d = t + r * ch;
+        int x = 0;
+        if (ch == 3) {
+            /* 4-byte moves: the 4th byte lands on row r + 1's slot of the
+             * same column, which is written after this one (so not for the
+             * last row: its 4th byte would land on the next column's row 0);
+             * the last pixel of a row is moved alone so as not to read past it */
+            for (; r < 7 && x < W - 1; x++) {
+                uint32_t v;
+                memcpy(&v, row + x * 3, 4);
+                memcpy(d + (size_t)x * L, &v, 4);
+            }
+        }
+        for (; x < W; x++)
+            memcpy(d + (size_t)x * L, row + (size_t)x * ch, (size_t)ch);
+    }
+    const __m256i init = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+    unsigned char o[32];
+    for (int xx = 0; xx < out->width; xx++) {
+        int xmin = c->bounds[xx * 2], xmax = c->bounds[xx * 2 + 1];
+        const int *k = c->k + (size_t)xx * c->ksize;
+        const unsigned char *p = t + (size_t)xmin * L;
+        __m256i a0 = init, a1 = init, a2 = init, a3 = init;
+        for (int x = 0; x < xmax; x++, p += L) {
+            __m256i w = _mm256_set1_epi32(k[x]);
+            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(ld8(p), w));
+            if (ch >= 3) {
+                a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(ld8(p + 8), w));
+                a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(ld8(p + 16), w));
+            }
+            if (ch == 4)
+                a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(ld8(p + 24), w));
+        }
+        st8(o, a0);
+        if (ch >= 3) {
+            st8(o + 8, a1);
+            st8(o + 16, a2);
+        }
+        if (ch == 4)
+            st8(o + 24, a3);
+        unsigned char *dst = out->px + (size_t)y0 * out->stride + (size_t)xx * ch;
+        for (int r = 0; r < 8; r++)
+            memcpy(dst + (size_t)r * out->stride, o + r * ch, (size_t)ch);
     }
 }
 
-int rcpt_image_resize(const rcpt_image *src, int width, int height, rcpt_image *out,
-                      rcpt_err *err)
+__attribute__((target("avx2"))) static void horizontal_block_avx2(const rcpt_image *in,
+                                                                  int y_first, rcpt_image *out,
+                                                                  const coeffs *c, int y0,
+                                                                  unsigned char *t)
+{
+    switch (in->channels) {
+    case 1: horizontal_block(in, y_first, out, c, y0, t, 1); break;
+    case 3: horizontal_block(in, y_first, out, c, y0, t, 3); break;
+    default: horizontal_block(in, y_first, out, c, y0, t, 4); break;
+    }
+}
+#endif
+
+/* Work shared out over threads: the horizontal pass in blocks of 8 output
+ * rows, then (after a join) the vertical pass in chunks of output rows. */
+enum { VCHUNK = 8 };
+
+typedef struct resize_job {
+    const rcpt_image *in;
+    rcpt_image *out;
+    const coeffs *c;
+    int shift; /* vertical: the first source row held by `in`; horizontal: y_first */
+    int horizontal, simd;
+    atomic_int *next;
+    int *acc;         /* vertical: one output row of int sums */
+    unsigned char *t; /* horizontal: the 8-row transpose buffer */
+} resize_job;
+
+static void *run_job(void *arg)
+{
+    resize_job *j = arg;
+    int h = j->out->height;
+    int step = j->horizontal ? 8 : VCHUNK;
+    for (;;) {
+        int y = atomic_fetch_add_explicit(j->next, step, memory_order_relaxed);
+        if (y >= h)
+            break;
+        int y1 = h - y < step ? h : y + step;
+        if (j->horizontal) {
+#ifdef RCPT_RESIZE_AVX2
+            if (j->simd && y1 - y == 8) {
+                horizontal_block_avx2(j->in, j->shift, j->out, j->c, y, j->t);
+                continue;
+            }
+#endif
+            horizontal_rows(j->in, j->shift, j->out, j->c, y, y1);
+        } else {
+            for (int yy = y; yy < y1; yy++) {
+#ifdef RCPT_RESIZE_AVX2
+                if (j->simd) {
+                    vertical_row_avx2(j->in, j->out, j->c, j->shift, yy, j->acc);
+                    continue;
+                }
+#endif
+                vertical_row(j->in, j->out, j->c, j->shift, yy, 0, j->acc);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* One pass over `threads` threads (this one included); a thread that cannot
+ * be created leaves its rows to the others.  Returns RCPT_ENOMEM when the
+ * per-thread buffers cannot be had. */
+static int run_pass(const rcpt_image *in, rcpt_image *out, const coeffs *c, int shift,
+                    int horizontal, int simd, int threads)
+{
+    enum { MAXT = 8 };
+    if (threads > MAXT)
+        threads = MAXT;
+    int units = horizontal ? (out->height + 7) / 8 : (out->height + VCHUNK - 1) / VCHUNK;
+    /* a thread per 4 units at least: tiny images stay on this thread */
+    if (threads > units / 4)
+        threads = units / 4 > 0 ? units / 4 : 1;
+    size_t per = horizontal ? (size_t)in->width * 8 * in->channels + 32
+                            : (size_t)in->width * in->channels * sizeof(int);
+    unsigned char *mem = malloc(per * (size_t)threads);
+    if (!mem)
+        return RCPT_ENOMEM;
+    atomic_int next = 0;
+    resize_job jobs[MAXT];
+    pthread_t tid[MAXT];
+    int started[MAXT] = {0};
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = (resize_job){in, out, c, shift, horizontal, simd, &next, NULL, NULL};
+        if (horizontal)
+            jobs[t].t = mem + per * t;
+        else
+            jobs[t].acc = (int *)(void *)(mem + per * t);
+    }
+    for (int t = 1; t < threads; t++)
+        started[t] = pthread_create(&tid[t], NULL, run_job, &jobs[t]) == 0;
+    run_job(&jobs[0]);
+    for (int t = 1; t < threads; t++)
+        if (started[t])
+            pthread_join(tid[t], NULL);
+    free(mem);
+    return RCPT_OK;
+}
+
+int rcpt_image__resize(const rcpt_image *src, int width, int height, int threads, int simd,
+                       rcpt_image *out, rcpt_err *err)
 {
     if (!src || !src->px || src->width < 1 || src->height < 1)
         return rcpt_err_set(err, RCPT_EINVAL, "resize: source image empty");
@@ -161,19 +395,19 @@ int rcpt_image_resize(const rcpt_image *src, int width, int height, rcpt_image *
     if (need_h) {
         if ((rc = rcpt_image_new(&tmp, width, y_last - y_first, s->channels, 0, err)) != RCPT_OK)
             goto done;
-        horizontal(s, y_first, &tmp, &ch);
+        if (run_pass(s, &tmp, &ch, y_first, 1, simd, threads)) {
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "resize: out of memory");
+            goto done;
+        }
         cur = &tmp;
     }
     if (need_v) {
         if ((rc = rcpt_image_new(&dst, width, height, s->channels, 0, err)) != RCPT_OK)
             goto done;
-        int *acc = malloc((size_t)width * s->channels * sizeof(int));
-        if (!acc) {
+        if (run_pass(cur, &dst, &cv, need_h ? y_first : 0, 0, simd, threads)) {
             rc = rcpt_err_set(err, RCPT_ENOMEM, "resize: out of memory");
             goto done;
         }
-        vertical(cur, &dst, &cv, need_h ? y_first : 0, acc);
-        free(acc);
         rcpt_image_free(&tmp);
     } else {
         dst = tmp; /* only a horizontal pass: all rows were used */
@@ -193,4 +427,14 @@ done:
     free(cv.bounds);
     free(cv.k);
     return rc;
+}
+
+int rcpt_image_resize(const rcpt_image *src, int width, int height, rcpt_image *out,
+                      rcpt_err *err)
+{
+    int simd = 0;
+#ifdef RCPT_RESIZE_AVX2
+    simd = __builtin_cpu_supports("avx2") != 0;
+#endif
+    return rcpt_image__resize(src, width, height, rcpt_image_default_threads(), simd, out, err);
 }
