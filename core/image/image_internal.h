@@ -9,4 +9,9 @@ void rcpt_image__premultiply(const rcpt_image *s, rcpt_image *d);
 /* Pillow's RGBa -> RGBA, in place. */
 void rcpt_image__unpremultiply(rcpt_image *img);
 
+/* The default PNG encoder (encode_png.c): SUB filter, zlib level 1, Z_RLE,
+ * strips deflated on `threads` threads (0 = default); img already checked. */
+int rcpt_image__encode_png_fast(const rcpt_image *img, int threads, rcpt_buf *out,
+                                rcpt_err *err);
+
 #endif
