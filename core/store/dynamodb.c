@@ -1227,6 +1227,7 @@ static void d_close(rcpt_store *st)
 static const rcpt_store_ops DDB_OPS = {
     "dynamodb", d_get, d_transact, d_update, d_query, d_replace, d_scan, d_put_rows, NULL, d_close,
     NULL, NULL, /* no change feed: on AWS compaction gets the DynamoDB stream */
+    NULL,       /* put_ocr: the JSON rows through d_replace */
 };
 
 int rcpt_ddb_client_new(rcpt_awsjson **out, rcpt_err *err)

@@ -1,5 +1,6 @@
 /* The SQLite backend: one table `items` keyed (pk, sk) holding each item's
- * DynamoDB JSON text, with the GSI key columns beside it and partial
+ * DynamoDB JSON text (OCR rows: a compact blob rendered to the same JSON on
+ * read, see ocr_compact.h), with the GSI key columns beside it and partial
  * indexes on them (rows without a GSI cost nothing in that index).  It is a
  * rowid table with a unique (pk, sk) index rather than WITHOUT ROWID: items
  * are ~1 KB, and large rows in a WITHOUT ROWID b-tree make every insert
@@ -10,6 +11,7 @@
  * returns SQLITE_BUSY without calling the busy handler), and a retry loop
  * around steps as a second line of defence. */
 #include "sqlite_impl.h"
+#include "ocr_compact.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,22 @@
 #include <time.h>
 
 #define BUSY_MS 30000
+
+/* The condition of the GSITYPE index, repeated verbatim in a GSITYPE query
+ * so that SQLite sees the query implies it.  The rows it leaves out are the
+ * compact OCR rows, the only rows whose item is not JSON text: every other
+ * write (put_row) stores text.  (A NOT IN list of the OCR types said the
+ * same but cost more per insert than the index entry it saved.) */
+#define GSITYPE_ROWS "typeof(item) = 'text' AND type IS NOT NULL"
+
+static int ocr_type(const char *t)
+{
+    static const char *const T[] = {"LINE", "WORD", "LETTER", "RECEIPT_LINE", "RECEIPT_WORD", "RECEIPT_LETTER"};
+    for (size_t i = 0; i < sizeof T / sizeof T[0]; i++)
+        if (!strcmp(t, T[i]))
+            return 1;
+    return 0;
+}
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS items("
@@ -26,7 +44,12 @@ static const char SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS items_gsi1 ON items(gsi1pk, gsi1sk) WHERE gsi1pk IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS items_gsi2 ON items(gsi2pk, gsi2sk) WHERE gsi2pk IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS items_gsi3 ON items(gsi3pk, gsi3sk) WHERE gsi3pk IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS items_type ON items(type) WHERE type IS NOT NULL;"
+    /* GSITYPE.  Not over the OCR rows: they are 19 of 20 rows, their entry
+     * made every image write a quarter slower, and nothing asks for every
+     * LETTER of the table (such a query still works, as a scan).  Format 0
+     * stores had items_type over every row. */
+    "DROP INDEX IF EXISTS items_type;"
+    "CREATE INDEX IF NOT EXISTS items_gsitype ON items(type) WHERE " GSITYPE_ROWS ";"
     "CREATE TABLE IF NOT EXISTS rcpt_queue("
     " id TEXT PRIMARY KEY, queue TEXT NOT NULL, body BLOB NOT NULL, sent_ms INTEGER NOT NULL,"
     " visible_ms INTEGER NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT,"
@@ -34,28 +57,49 @@ static const char SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS rcpt_queue_vis ON rcpt_queue(queue, visible_ms, seq);"
     "CREATE INDEX IF NOT EXISTS rcpt_queue_receipt ON rcpt_queue(receipt) WHERE receipt IS NOT NULL;"
     /* The change feed: the local stand-in for a DynamoDB stream
-     * (NEW_AND_OLD_IMAGES) of the types compaction follows.  Triggers write
-     * it in the writer's own transaction, so a rolled-back write leaves no
-     * entry and a committed one always has one.  The upsert in SQ_PUT does
-     * not update an unchanged item, so re-processing adds no MODIFY. */
+     * (NEW_AND_OLD_IMAGES) of the types compaction follows.  put_row and
+     * del_row write it in the writer's own transaction, so a rolled-back
+     * write leaves no entry and a committed one always has one.  The upsert
+     * in SQ_PUT does not update an unchanged item, so re-processing adds no
+     * MODIFY.  (It used to be three triggers on items; any trigger on a
+     * table makes SQLite give every INSERT into it a statement journal, a
+     * copy of each 32 KB page the row touches: 6,200 OCR rows wrote 1.2 GB
+     * to a temp file, 3/4 of the image write.  Stores made then get the
+     * triggers dropped on open, below.) */
     "CREATE TABLE IF NOT EXISTS rcpt_changes("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, event_name TEXT NOT NULL, pk TEXT NOT NULL,"
     " sk TEXT NOT NULL, type TEXT, old_item TEXT, new_item TEXT,"
     " at_ms INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)));"
     "CREATE TABLE IF NOT EXISTS rcpt_change_cursors(consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);"
-    "CREATE TRIGGER IF NOT EXISTS rcpt_changes_ins AFTER INSERT ON items"
-    " WHEN new.type IN ('RECEIPT_METADATA', 'COMPACTION_RUN') BEGIN"
-    " INSERT INTO rcpt_changes(event_name, pk, sk, type, old_item, new_item)"
-    " VALUES ('INSERT', new.pk, new.sk, new.type, NULL, new.item); END;"
-    "CREATE TRIGGER IF NOT EXISTS rcpt_changes_upd AFTER UPDATE ON items"
-    " WHEN (new.type IN ('RECEIPT_METADATA', 'COMPACTION_RUN')"
-    "       OR old.type IN ('RECEIPT_METADATA', 'COMPACTION_RUN')) AND old.item IS NOT new.item BEGIN"
-    " INSERT INTO rcpt_changes(event_name, pk, sk, type, old_item, new_item)"
-    " VALUES ('MODIFY', new.pk, new.sk, new.type, old.item, new.item); END;"
-    "CREATE TRIGGER IF NOT EXISTS rcpt_changes_del AFTER DELETE ON items"
-    " WHEN old.type IN ('RECEIPT_METADATA', 'COMPACTION_RUN') BEGIN"
-    " INSERT INTO rcpt_changes(event_name, pk, sk, type, old_item, new_item)"
-    " VALUES ('REMOVE', old.pk, old.sk, old.type, old.item, NULL); END;";
+    "DROP TRIGGER IF EXISTS rcpt_changes_ins;"
+    "DROP TRIGGER IF EXISTS rcpt_changes_upd;"
+    "DROP TRIGGER IF EXISTS rcpt_changes_del;";
+
+/* The store format, in PRAGMA user_version.  0: stores made before it was
+ * set (JSON text rows, change-feed triggers, items_type over every row);
+ * 1 is skipped; 2: OCR rows may be compact blobs (ocr_compact.h), the feed
+ * written by put_row/del_row, GSITYPE indexed without the OCR types.
+ * A 0 store is upgraded in place on open (triggers and index dropped, the
+ * partial index built; its JSON rows stay readable, a rewrite makes them
+ * compact).  A store of a higher
+ * format is refused with a message rather than misread.  (rcpt before
+ * format 2 does not look at the version: it would read a compact row as
+ * bad JSON and re-create the triggers, doubling feed entries.) */
+#define SQ_FORMAT 2
+#define SQ_FORMAT_S "2"
+
+static int user_version(sq_conn *c, int *out, rcpt_err *err)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return rcpt__sq_fail(c, RCPT_EIO, err, "user_version");
+    int r = rcpt__sq_step(s);
+    *out = r == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (r != SQLITE_ROW)
+        return rcpt__sq_fail(c, RCPT_EIO, err, "user_version");
+    return RCPT_OK;
+}
 
 static const char *const SQL[SQ_NSTMT] = {
     [SQ_GET] = "SELECT item FROM items WHERE pk = ?1 AND sk = ?2",
@@ -68,9 +112,18 @@ static const char *const SQL[SQ_NSTMT] = {
                " gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk, gsi2pk = excluded.gsi2pk,"
                " gsi2sk = excluded.gsi2sk, gsi3pk = excluded.gsi3pk, gsi3sk = excluded.gsi3sk,"
                " item = excluded.item WHERE items.item IS NOT excluded.item",
+    [SQ_PUT_MANY] = "INSERT INTO items(pk, sk, type, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk,"
+                    " gsi3sk, item) SELECT pk, sk, type, g1, g2, g3, g4, g5, g6, item"
+                    " FROM rcpt_rows(?1) WHERE true" /* WHERE: the upsert parsing rule */
+                    " ON CONFLICT(pk, sk) DO UPDATE SET type = excluded.type,"
+                    " gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk, gsi2pk = excluded.gsi2pk,"
+                    " gsi2sk = excluded.gsi2sk, gsi3pk = excluded.gsi3pk, gsi3sk = excluded.gsi3sk,"
+                    " item = excluded.item WHERE items.item IS NOT excluded.item",
+    [SQ_GET_OLD] = "SELECT type, item FROM items WHERE pk = ?1 AND sk = ?2",
     [SQ_DEL] = "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
-    [SQ_DEL_RANGE] = "SELECT sk FROM items WHERE pk = ?1 AND sk >= ?2 AND (?3 IS NULL OR sk < ?3)"
-                     " AND type = ?4",
+    [SQ_DEL_RANGE] = "SELECT sk, type FROM items WHERE pk = ?1 AND sk >= ?2 AND (?3 IS NULL OR sk < ?3)",
+    [SQ_FEED] = "INSERT INTO rcpt_changes(event_name, pk, sk, type, old_item, new_item)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [SQ_SCAN] = "SELECT pk, sk, type, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, item"
                 " FROM items ORDER BY pk, sk",
 };
@@ -169,6 +222,30 @@ static void bind_opt(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_null(s, i);
 }
 
+/* The item JSON in column col of the current row: the text itself, or
+ * for a compact OCR row (a BLOB, see ocr_compact.h) its JSON rendered into
+ * tmp.  *j stays valid until the statement moves or tmp is reused. */
+static int col_json(sqlite3_stmt *s, int col, const char *pk, const char *sk, rcpt_buf *tmp,
+                    const char **j, size_t *n, rcpt_err *err)
+{
+    if (sqlite3_column_type(s, col) == SQLITE_BLOB) {
+        const void *b = sqlite3_column_blob(s, col);
+        size_t off, len;
+        rcpt_buf_reset(tmp);
+        int rc = rcpt__ocr_render(pk ? pk : "", sk ? sk : "", b, (size_t)sqlite3_column_bytes(s, col), tmp,
+                                  &off, &len, err);
+        if (rc)
+            return rc;
+        *j = tmp->data + off;
+        *n = len;
+        return RCPT_OK;
+    }
+    const char *t = (const char *)sqlite3_column_text(s, col);
+    *j = t ? t : "";
+    *n = (size_t)sqlite3_column_bytes(s, col);
+    return RCPT_OK;
+}
+
 /* existing item or NULL (ENOTFOUND is not an error here) */
 static int load(sq_conn *c, const char *pk, const char *sk, rcpt_item **out, int *exists,
                 rcpt_err *err)
@@ -192,11 +269,13 @@ static int load(sq_conn *c, const char *pk, const char *sk, rcpt_item **out, int
     }
     *exists = 1;
     if (out) {
-        const char *j = (const char *)sqlite3_column_text(s, 0);
-        int n = sqlite3_column_bytes(s, 0);
-        rc = rcpt_item_from_json(j ? j : "", (size_t)n, out, err);
-        if (rc)
+        rcpt_buf tmp = RCPT_BUF_INIT;
+        const char *j;
+        size_t n;
+        rc = col_json(s, 0, pk, sk, &tmp, &j, &n, err);
+        if (!rc && (rc = rcpt_item_from_json(j, n, out, err)))
             rcpt_err_prefix(err, "stored item %s / %s", pk, sk);
+        rcpt_buf_free(&tmp);
     }
     sqlite3_reset(s);
     return rc == SQLITE_ROW ? RCPT_OK : rc;
@@ -213,10 +292,89 @@ static int sq_get(rcpt_store *st, const char *pk, const char *sk, rcpt_item **ou
     return RCPT_OK;
 }
 
-static int put_row(sq_conn *c, const rcpt_row *r, rcpt_err *err)
+/* ---- writes and the change feed ------------------------------------------ */
+
+static int feed_type(const char *t)
+{
+    /* the first letter settles it for nearly every row */
+    return t && ((t[0] == 'R' && !strcmp(t, "RECEIPT_METADATA")) || (t[0] == 'C' && !strcmp(t, "COMPACTION_RUN")));
+}
+
+/* The type of the row at (pk, sk) before a write and, when that is a
+ * change-feed type, its item JSON (malloc'd, NULL when absent). */
+typedef struct old_row {
+    int exists;
+    char *type, *item;
+} old_row;
+
+static void old_free(old_row *o)
+{
+    free(o->type);
+    free(o->item);
+}
+
+static int old_read(sq_conn *c, const char *pk, const char *sk, old_row *o, rcpt_err *err)
+{
+    sqlite3_stmt *s = c->st[SQ_GET_OLD];
+    memset(o, 0, sizeof *o);
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, sk, -1, SQLITE_STATIC);
+    int r = rcpt__sq_step(s), rc = RCPT_OK;
+    if (r == SQLITE_ROW) {
+        rcpt_buf tmp = RCPT_BUF_INIT;
+        const char *j, *t = (const char *)sqlite3_column_text(s, 0);
+        size_t n;
+        o->exists = 1;
+        o->type = t ? strdup(t) : NULL;
+        if (t && !o->type)
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+        /* the item only matters for the feed's old image */
+        else if (feed_type(t) && !(rc = col_json(s, 1, pk, sk, &tmp, &j, &n, err)) &&
+                 !(o->item = strndup(j, n)))
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+        rcpt_buf_free(&tmp);
+    } else if (r != SQLITE_DONE) {
+        rc = rcpt__sq_fail(c, RCPT_EIO, err, "get");
+    }
+    sqlite3_reset(s);
+    if (rc)
+        old_free(o);
+    return rc;
+}
+
+static int feed_add(sq_conn *c, const char *event, const char *pk, const char *sk, const char *type,
+                    const char *old_item, const char *new_item, size_t new_len, rcpt_err *err)
+{
+    sqlite3_stmt *s = c->st[SQ_FEED];
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, event, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, pk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, sk, -1, SQLITE_STATIC);
+    bind_opt(s, 4, type);
+    bind_opt(s, 5, old_item);
+    if (new_item)
+        sqlite3_bind_text(s, 6, new_item, (int)new_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 6);
+    int r = rcpt__sq_step(s);
+    sqlite3_reset(s);
+    if (r != SQLITE_DONE)
+        return rcpt__sq_fail(c, RCPT_EIO, err, "change feed");
+    return RCPT_OK;
+}
+
+/* Upsert one row.  r->json is the item's JSON text, or with blob its compact
+ * OCR encoding.  check_old = 0 only when the caller knows no change-feed
+ * item lives at the key (put_ocr over its own ranges): then no read. */
+static int put_row(sq_conn *c, const rcpt_row *r, int blob, int check_old, rcpt_err *err)
 {
     if (injected_write_fault(c, "put", r->pk, r->sk, err))
         return RCPT_EIO;
+    old_row old = {0, NULL, NULL};
+    int rc;
+    if ((check_old || feed_type(r->type)) && (rc = old_read(c, r->pk, r->sk, &old, err)))
+        return rc;
     sqlite3_stmt *s = c->st[SQ_PUT];
     sqlite3_reset(s);
     sqlite3_bind_text(s, 1, r->pk, -1, SQLITE_STATIC);
@@ -224,26 +382,222 @@ static int put_row(sq_conn *c, const rcpt_row *r, rcpt_err *err)
     bind_opt(s, 3, r->type);
     for (int i = 0; i < 6; i++)
         bind_opt(s, 4 + i, r->gsi[i]);
-    sqlite3_bind_text(s, 10, r->json, (int)r->json_len, SQLITE_STATIC);
-    int rc = rcpt__sq_step(s);
+    if (blob)
+        sqlite3_bind_blob(s, 10, r->json, (int)r->json_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_text(s, 10, r->json, (int)r->json_len, SQLITE_STATIC);
+    int st = rcpt__sq_step(s);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
+    if (st != SQLITE_DONE) {
+        old_free(&old);
         return rcpt__sq_fail(c, RCPT_EIO, err, "put");
-    return RCPT_OK;
+    }
+    rc = RCPT_OK;
+    /* sqlite3_changes is 0 when the upsert found the same item */
+    if (sqlite3_changes(c->db) > 0 && (feed_type(r->type) || (old.exists && feed_type(old.type)))) {
+        const char *nj = r->json;
+        size_t nl = r->json_len, off;
+        rcpt_buf tmp = RCPT_BUF_INIT;
+        if (blob && !(rc = rcpt__ocr_render(r->pk, r->sk, r->json, r->json_len, &tmp, &off, &nl, err)))
+            nj = tmp.data + off;
+        if (!rc)
+            rc = feed_add(c, old.exists ? "MODIFY" : "INSERT", r->pk, r->sk, r->type, old.item, nj, nl, err);
+        rcpt_buf_free(&tmp);
+    }
+    old_free(&old);
+    return rc;
 }
 
-static int del_row(sq_conn *c, const char *pk, const char *sk, rcpt_err *err)
+/* may_feed = 0 when the caller knows the row is not a change-feed type */
+static int del_row(sq_conn *c, const char *pk, const char *sk, int may_feed, rcpt_err *err)
 {
     if (injected_write_fault(c, "delete", pk, sk, err))
         return RCPT_EIO;
+    old_row old = {0, NULL, NULL};
+    int rc;
+    if (may_feed && (rc = old_read(c, pk, sk, &old, err)))
+        return rc;
     sqlite3_stmt *s = c->st[SQ_DEL];
     sqlite3_reset(s);
     sqlite3_bind_text(s, 1, pk, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, sk, -1, SQLITE_STATIC);
-    int rc = rcpt__sq_step(s);
+    int st = rcpt__sq_step(s);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return rcpt__sq_fail(c, RCPT_EIO, err, "delete");
+    rc = RCPT_OK;
+    if (st != SQLITE_DONE)
+        rc = rcpt__sq_fail(c, RCPT_EIO, err, "delete");
+    else if (old.exists && feed_type(old.type) && sqlite3_changes(c->db) > 0)
+        rc = feed_add(c, "REMOVE", pk, sk, old.type, old.item, NULL, 0, err);
+    old_free(&old);
+    return rc;
+}
+
+/* ---- rcpt_rows: an array of rows as a table-valued function ------------------
+ * put_ocr writes thousands of rows.  One upsert per row costs a statement
+ * execution each (cursors on the table and its five indexes opened and
+ * closed, the program run from the top): a third of the image write.  A
+ * single INSERT ... SELECT FROM rcpt_rows(?1) walks the C array instead.
+ * (A multi-row VALUES does not do: any statement that writes several rows
+ * and may abort gets a statement journal, a copy of every page it touches
+ * that existed before it; one statement per image copies a handful.) */
+typedef struct rv_batch {
+    const rcpt_row *rows;
+    size_t n;
+    int blob;                /* item column: compact blob (else JSON text) */
+} rv_batch;
+
+typedef struct rv_cursor {
+    sqlite3_vtab_cursor base;
+    const rv_batch *b;
+    size_t i;
+} rv_cursor;
+
+enum { RV_ITEM = 9, RV_BATCH = 10 };
+
+static int rv_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
+                      char **errmsg)
+{
+    (void)aux; (void)argc; (void)argv; (void)errmsg;
+    int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(pk, sk, type, g1, g2, g3, g4, g5, g6, item,"
+                                      " batch HIDDEN)");
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_vtab *v = sqlite3_malloc(sizeof *v);
+    if (!v)
+        return SQLITE_NOMEM;
+    memset(v, 0, sizeof *v);
+    *out = v;
+    return SQLITE_OK;
+}
+
+static int rv_disconnect(sqlite3_vtab *v)
+{
+    sqlite3_free(v);
+    return SQLITE_OK;
+}
+
+/* the only plan: batch = ?, handed to xFilter */
+static int rv_best_index(sqlite3_vtab *v, sqlite3_index_info *ix)
+{
+    (void)v;
+    for (int i = 0; i < ix->nConstraint; i++)
+        if (ix->aConstraint[i].iColumn == RV_BATCH && ix->aConstraint[i].op == SQLITE_INDEX_CONSTRAINT_EQ &&
+            ix->aConstraint[i].usable) {
+            ix->aConstraintUsage[i].argvIndex = 1;
+            ix->aConstraintUsage[i].omit = 1;
+            ix->estimatedCost = 1;
+            ix->idxNum = 1;
+            return SQLITE_OK;
+        }
+    return SQLITE_CONSTRAINT;
+}
+
+static int rv_open(sqlite3_vtab *v, sqlite3_vtab_cursor **out)
+{
+    (void)v;
+    rv_cursor *c = sqlite3_malloc(sizeof *c);
+    if (!c)
+        return SQLITE_NOMEM;
+    memset(c, 0, sizeof *c);
+    *out = &c->base;
+    return SQLITE_OK;
+}
+
+static int rv_close(sqlite3_vtab_cursor *c)
+{
+    sqlite3_free(c);
+    return SQLITE_OK;
+}
+
+static int rv_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxs, int argc, sqlite3_value **argv)
+{
+    (void)idx; (void)idxs;
+    rv_cursor *c = (rv_cursor *)cur;
+    c->b = argc > 0 ? sqlite3_value_pointer(argv[0], "rcpt_rows") : NULL;
+    c->i = 0;
+    return SQLITE_OK;
+}
+
+static int rv_next(sqlite3_vtab_cursor *cur)
+{
+    ((rv_cursor *)cur)->i++;
+    return SQLITE_OK;
+}
+
+static int rv_eof(sqlite3_vtab_cursor *cur)
+{
+    rv_cursor *c = (rv_cursor *)cur;
+    return !c->b || c->i >= c->b->n;
+}
+
+static void rv_text(sqlite3_context *ctx, const char *s)
+{
+    if (s)
+        sqlite3_result_text(ctx, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_result_null(ctx);
+}
+
+/* the row strings outlive the statement (the caller's arena): SQLITE_STATIC */
+static int rv_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
+{
+    rv_cursor *c = (rv_cursor *)cur;
+    const rcpt_row *r = &c->b->rows[c->i];
+    switch (col) {
+    case 0: rv_text(ctx, r->pk); break;
+    case 1: rv_text(ctx, r->sk); break;
+    case 2: rv_text(ctx, r->type); break;
+    case RV_ITEM:
+        if (c->b->blob)
+            sqlite3_result_blob(ctx, r->json, (int)r->json_len, SQLITE_STATIC);
+        else
+            sqlite3_result_text(ctx, r->json, (int)r->json_len, SQLITE_STATIC);
+        break;
+    case RV_BATCH: sqlite3_result_null(ctx); break;
+    default: rv_text(ctx, r->gsi[col - 3]); break;
+    }
+    return SQLITE_OK;
+}
+
+static int rv_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
+{
+    *rowid = (sqlite3_int64)((rv_cursor *)cur)->i;
+    return SQLITE_OK;
+}
+
+/* eponymous-only (no xCreate): used as rcpt_rows(?1), never created */
+static const sqlite3_module RV_MODULE = {
+    .iVersion = 0,
+    .xConnect = rv_connect,
+    .xBestIndex = rv_best_index,
+    .xDisconnect = rv_disconnect,
+    .xOpen = rv_open,
+    .xClose = rv_close,
+    .xFilter = rv_filter,
+    .xNext = rv_next,
+    .xEof = rv_eof,
+    .xColumn = rv_column,
+    .xRowid = rv_rowid,
+};
+
+/* put_row for rows known to hold no change-feed item before or after (the
+ * caller checked: no row of a feed type, none at the keys), in one
+ * statement.  Faults are checked row by row in order first, as put_row
+ * does; a hit fails the call before anything is written. */
+static int put_rows_fast(sq_conn *c, const rcpt_row *rows, size_t n, int blob, rcpt_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (injected_write_fault(c, "put", rows[i].pk, rows[i].sk, err))
+            return RCPT_EIO;
+    rv_batch b = {rows, n, blob};
+    sqlite3_stmt *s = c->st[SQ_PUT_MANY];
+    sqlite3_reset(s);
+    sqlite3_bind_pointer(s, 1, &b, "rcpt_rows", NULL);
+    int st = rcpt__sq_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s); /* b is on this stack frame */
+    if (st != SQLITE_DONE)
+        return rcpt__sq_fail(c, RCPT_EIO, err, "put");
     return RCPT_OK;
 }
 
@@ -310,9 +664,9 @@ static int sq_transact(rcpt_store *st, const rcpt_txop *ops, size_t n, rcpt_err 
         if ((rc = check_cond(c, &op->cond, pk, sk, i, n, err)))
             break;
         if (op->kind == RCPT_TX_PUT)
-            rc = put_row(c, &row, err);
+            rc = put_row(c, &row, 0, 1, err);
         else if (op->kind == RCPT_TX_DELETE)
-            rc = del_row(c, pk, sk, err);
+            rc = del_row(c, pk, sk, 1, err);
         else if (op->kind != RCPT_TX_CHECK)
             rc = rcpt_err_set(err, RCPT_EINVAL, "transaction op %zu: unknown kind", i + 1);
     }
@@ -356,7 +710,7 @@ static int sq_update(rcpt_store *st, const char *pk, const char *sk, const rcpt_
             goto oom;
     }
     rcpt_row row;
-    if ((rc = rcpt_row_from_item(ex, &json, &row, err)) || (rc = put_row(c, &row, err)))
+    if ((rc = rcpt_row_from_item(ex, &json, &row, err)) || (rc = put_row(c, &row, 0, 1, err)))
         goto fail;
     rcpt_buf_free(&json);
     if ((rc = rcpt__sq_commit(c, err))) {
@@ -436,7 +790,7 @@ static int sq_query(rcpt_store *st, const rcpt_query *q, rcpt_result *res, rcpt_
     const char *pc = PCOL[q->index], *sc = SCOL[q->index];
     const char *dir = q->descending ? "DESC" : "ASC";
     char *cur[3] = {NULL, NULL, NULL}, *hi = NULL;
-    rcpt_buf sql = RCPT_BUF_INIT;
+    rcpt_buf sql = RCPT_BUF_INIT, tmp = RCPT_BUF_INIT;
     sqlite3_stmt *s = NULL;
     int rc = RCPT_OK;
     if (q->cursor && cursor_parse(q->cursor, cur)) {
@@ -448,6 +802,8 @@ static int sq_query(rcpt_store *st, const rcpt_query *q, rcpt_result *res, rcpt_
         goto out;
     }
     rcpt_buf_printf(&sql, "SELECT pk, sk, %s, item FROM items WHERE %s = ?1", sc ? sc : "NULL", pc);
+    if (q->index == RCPT_IDX_GSITYPE && !ocr_type(q->pk))
+        rcpt_buf_puts(&sql, " AND " GSITYPE_ROWS);
     if (q->sk_prefix) {
         hi = prefix_hi(q->sk_prefix);
         rcpt_buf_printf(&sql, " AND %s >= ?2%s", sc, hi ? " AND " : "");
@@ -524,9 +880,12 @@ static int sq_query(rcpt_store *st, const rcpt_query *q, rcpt_result *res, rcpt_
             res->items = ni;
             cap = nc;
         }
-        const char *j = (const char *)sqlite3_column_text(s, 3);
-        int jn = sqlite3_column_bytes(s, 3);
-        if ((rc = rcpt_item_from_json(j ? j : "", (size_t)jn, &res->items[res->n], err))) {
+        const char *j;
+        size_t jn;
+        const char *rpk = (const char *)sqlite3_column_text(s, 0), *rsk = (const char *)sqlite3_column_text(s, 1);
+        if ((rc = col_json(s, 3, rpk, rsk, &tmp, &j, &jn, err)))
+            goto out;
+        if ((rc = rcpt_item_from_json(j, jn, &res->items[res->n], err))) {
             rcpt_err_prefix(err, "stored item %s / %s", sqlite3_column_text(s, 0), sqlite3_column_text(s, 1));
             goto out;
         }
@@ -535,6 +894,7 @@ static int sq_query(rcpt_store *st, const rcpt_query *q, rcpt_result *res, rcpt_
 out:
     sqlite3_finalize(s);
     rcpt_buf_free(&sql);
+    rcpt_buf_free(&tmp);
     free(hi);
     for (int i = 0; i < 3; i++)
         free(cur[i]);
@@ -549,68 +909,96 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Put the rows (upserts: unchanged items are not rewritten), then delete the
- * items in the replaced ranges whose SK the new rows do not have. */
-static int sq_replace(rcpt_store *st, const char *pk, const rcpt_replace *del, size_t ndel,
-                      const rcpt_row *rows, size_t n, rcpt_err *err)
+ * items in the replaced ranges whose SK the new rows do not have.  The
+ * ranges are read first: that gives the stale keys and tells whether a
+ * change-feed item lives there (never, for put_ocr's ranges, unless someone
+ * imported one there); only then does each put read the old row. */
+static int replace_rows(sq_conn *c, const char *pk, const rcpt_replace *del, size_t ndel,
+                        const rcpt_row *rows, size_t n, int blob, rcpt_err *err)
 {
-    sq_conn *c = conn(st);
     const char **sks = malloc((n ? n : 1) * sizeof *sks);
     char **stale = NULL;
     size_t nstale = 0, capstale = 0;
+    int check_old = 0, del_feed = 0;
     if (!sks)
         return rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
-    for (size_t i = 0; i < n; i++)
+    size_t last = 0; /* rows come grouped by range: try the last one first */
+    for (size_t i = 0; i < n; i++) {
         sks[i] = rows[i].sk;
-    qsort(sks, n, sizeof *sks, cmp_str);
+        if (ndel && strncmp(rows[i].sk, del[last].prefix, strlen(del[last].prefix)) == 0)
+            continue;
+        size_t d = 0;
+        while (d < ndel && strncmp(rows[i].sk, del[d].prefix, strlen(del[d].prefix)) != 0)
+            d++;
+        if (d == ndel)
+            check_old = 1; /* a row outside the ranges read below */
+        else
+            last = d;
+    }
+    for (size_t d = 0; d < ndel; d++)
+        for (size_t t = 0; t < del[d].ntypes; t++)
+            del_feed |= feed_type(del[d].types[t]);
+    size_t k = 1;
+    while (k < n && strcmp(sks[k - 1], sks[k]) <= 0)
+        k++;
+    if (k < n) /* put_ocr's rows come in SK order already */
+        qsort(sks, n, sizeof *sks, cmp_str);
     int rc = rcpt__sq_begin(c, err);
     if (rc) {
         free(sks);
         return rc;
     }
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (strcmp(rows[i].pk, pk) != 0)
-            rc = rcpt_err_set(err, RCPT_EINVAL, "replace: row %zu is outside partition %s", i + 1, pk);
-        else
-            rc = put_row(c, &rows[i], err);
-    }
     sqlite3_stmt *s = c->st[SQ_DEL_RANGE];
     for (size_t d = 0; d < ndel && !rc; d++) {
         char *hi = prefix_hi(del[d].prefix);
-        for (size_t t = 0; t < del[d].ntypes && !rc; t++) {
-            sqlite3_reset(s);
-            sqlite3_bind_text(s, 1, pk, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 2, del[d].prefix, -1, SQLITE_STATIC);
-            bind_opt(s, 3, hi);
-            sqlite3_bind_text(s, 4, del[d].types[t], -1, SQLITE_STATIC);
-            int r;
-            while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-                const char *sk = (const char *)sqlite3_column_text(s, 0);
-                if (n && bsearch(&sk, sks, n, sizeof *sks, cmp_str))
-                    continue;
-                if (nstale == capstale) {
-                    size_t nc = capstale ? capstale * 2 : 64;
-                    char **ns = realloc(stale, nc * sizeof *ns);
-                    if (!ns) {
-                        rc = rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
-                        break;
-                    }
-                    stale = ns;
-                    capstale = nc;
-                }
-                if (!(stale[nstale] = strdup(sk))) {
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, pk, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, del[d].prefix, -1, SQLITE_STATIC);
+        bind_opt(s, 3, hi);
+        int r;
+        while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+            const char *sk = (const char *)sqlite3_column_text(s, 0);
+            const char *ty = (const char *)sqlite3_column_text(s, 1);
+            if (feed_type(ty))
+                check_old = 1;
+            size_t t = 0;
+            while (t < del[d].ntypes && !(ty && !strcmp(ty, del[d].types[t])))
+                t++;
+            if (t == del[d].ntypes || (n && bsearch(&sk, sks, n, sizeof *sks, cmp_str)))
+                continue;
+            if (nstale == capstale) {
+                size_t nc = capstale ? capstale * 2 : 64;
+                char **ns = realloc(stale, nc * sizeof *ns);
+                if (!ns) {
                     rc = rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
                     break;
                 }
-                nstale++;
+                stale = ns;
+                capstale = nc;
             }
-            if (!rc && r != SQLITE_DONE)
-                rc = rcpt__sq_fail(c, RCPT_EIO, err, "replace (scan)");
-            sqlite3_reset(s);
+            if (!(stale[nstale] = strdup(sk))) {
+                rc = rcpt_err_set(err, RCPT_ENOMEM, "replace: out of memory");
+                break;
+            }
+            nstale++;
         }
+        if (!rc && r != SQLITE_DONE)
+            rc = rcpt__sq_fail(c, RCPT_EIO, err, "replace (scan)");
+        sqlite3_reset(s);
         free(hi);
     }
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (strcmp(rows[i].pk, pk) != 0)
+            rc = rcpt_err_set(err, RCPT_EINVAL, "replace: row %zu is outside partition %s", i + 1, pk);
+        else if (feed_type(rows[i].type))
+            check_old = 1;
+    }
+    if (!rc && !check_old)
+        rc = put_rows_fast(c, rows, n, blob, err);
+    for (size_t i = 0; i < n && !rc && check_old; i++)
+        rc = put_row(c, &rows[i], blob, 1, err);
     for (size_t i = 0; i < nstale && !rc; i++)
-        rc = del_row(c, pk, stale[i], err);
+        rc = del_row(c, pk, stale[i], del_feed, err);
     for (size_t i = 0; i < nstale; i++)
         free(stale[i]);
     free(stale);
@@ -622,12 +1010,49 @@ static int sq_replace(rcpt_store *st, const char *pk, const rcpt_replace *del, s
     return rcpt__sq_commit(c, err);
 }
 
+static int sq_replace(rcpt_store *st, const char *pk, const rcpt_replace *del, size_t ndel,
+                      const rcpt_row *rows, size_t n, rcpt_err *err)
+{
+    return replace_rows(conn(st), pk, del, ndel, rows, n, 0, err);
+}
+
+/* The image write with the rows in their compact encoding (ocr_compact.h):
+ * no number is formatted and each row is ~1/4 of its JSON, which is what
+ * SQLite then copies through its pages and the WAL. */
+static int sq_put_ocr(rcpt_store *st, const char *image_id, const rcpt_ocr_doc *doc,
+                      int image_level, int receipt_id, rcpt_err *err)
+{
+    static const char *const IMG_T[] = {"LINE", "WORD", "LETTER"};
+    static const char *const REC_T[] = {"RECEIPT_LINE", "RECEIPT_WORD", "RECEIPT_LETTER"};
+    rcpt_buf arena = RCPT_BUF_INIT;
+    rcpt_row *rows = NULL;
+    size_t n = 0;
+    int rc = rcpt__ocr_rows_compact(image_id, doc, image_level, receipt_id, &arena, &rows, &n, err);
+    if (rc) {
+        rcpt_buf_free(&arena);
+        return rc;
+    }
+    char pk[64], rprefix[48];
+    snprintf(pk, sizeof pk, "IMAGE#%s", image_id);
+    snprintf(rprefix, sizeof rprefix, "RECEIPT#%05d#LINE#", receipt_id);
+    rcpt_replace del[2];
+    size_t nd = 0;
+    if (image_level)
+        del[nd++] = (rcpt_replace){"LINE#", IMG_T, 3};
+    if (receipt_id > 0)
+        del[nd++] = (rcpt_replace){rprefix, REC_T, 3};
+    rc = replace_rows(conn(st), pk, del, nd, rows, n, 1, err);
+    free(rows);
+    rcpt_buf_free(&arena);
+    return rc;
+}
+
 static int sq_put_rows(rcpt_store *st, const rcpt_row *rows, size_t n, rcpt_err *err)
 {
     sq_conn *c = conn(st);
     int rc = rcpt__sq_begin(c, err);
     for (size_t i = 0; i < n && !rc; i++)
-        rc = put_row(c, &rows[i], err);
+        rc = put_row(c, &rows[i], 0, 1, err);
     if (rc) {
         rcpt__sq_rollback(c);
         return rc;
@@ -643,6 +1068,7 @@ static int sq_scan(rcpt_store *st, int (*fn)(void *, const rcpt_row *), void *ud
     if (sqlite3_prepare_v2(c->db, SQL[SQ_SCAN], -1, &s, NULL) != SQLITE_OK)
         return rcpt__sq_fail(c, RCPT_EIO, err, "scan");
     int rc = RCPT_OK, rows = 0;
+    rcpt_buf tmp = RCPT_BUF_INIT;
     for (;;) {
         int r = rows++ == 0 ? rcpt__sq_step(s) : sqlite3_step(s); /* see sq_query */
         if (r == SQLITE_DONE)
@@ -657,12 +1083,12 @@ static int sq_scan(rcpt_store *st, int (*fn)(void *, const rcpt_row *), void *ud
         row.type = (const char *)sqlite3_column_text(s, 2);
         for (int i = 0; i < 6; i++)
             row.gsi[i] = (const char *)sqlite3_column_text(s, 3 + i);
-        row.json = (const char *)sqlite3_column_text(s, 9);
-        row.json_len = (size_t)sqlite3_column_bytes(s, 9);
-        if ((rc = fn(ud, &row)))
+        if ((rc = col_json(s, 9, row.pk, row.sk, &tmp, &row.json, &row.json_len, err)) ||
+            (rc = fn(ud, &row)))
             break;
     }
     sqlite3_finalize(s);
+    rcpt_buf_free(&tmp);
     return rc;
 }
 
@@ -801,7 +1227,7 @@ static void sq_close(rcpt_store *st)
 
 static const rcpt_store_ops SQ_OPS = {
     "sqlite", sq_get, sq_transact, sq_update, sq_query, sq_replace, sq_scan, sq_put_rows,
-    sq_queue, sq_close, sq_changes, sq_cursor,
+    sq_queue, sq_close, sq_changes, sq_cursor, sq_put_ocr,
 };
 
 int rcpt_store_open_sqlite(const char *path, rcpt_store **out, rcpt_err *err)
@@ -825,6 +1251,10 @@ int rcpt_store_open_sqlite(const char *path, rcpt_store **out, rcpt_err *err)
         goto fail;
     }
     sqlite3_busy_timeout(c->db, BUSY_MS);
+    if (sqlite3_create_module(c->db, "rcpt_rows", &RV_MODULE, NULL) != SQLITE_OK) {
+        rc = rcpt__sq_fail(c, RCPT_EIO, err, "module");
+        goto fail;
+    }
     sqlite3_extended_result_codes(c->db, 0);
     /* 32 KB pages: an image write is thousands of ~1 KB items, and with
      * 4 KB pages SQLite spends about twice the CPU on b-tree and WAL frame
@@ -832,6 +1262,10 @@ int rcpt_store_open_sqlite(const char *path, rcpt_store **out, rcpt_err *err)
      * file is created. */
     if (exec_retry(c, "PRAGMA page_size=32768") != SQLITE_OK ||
         exec_retry(c, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
+        /* WAL + NORMAL: no fsync per commit, only at checkpoints.  After a
+         * crash or power loss the store is consistent (every transaction
+         * whole or absent) but the last commits before it may be gone; a
+         * redelivered job writes them again (docs/reliability.md). */
         exec_retry(c, "PRAGMA synchronous=NORMAL") != SQLITE_OK ||
         /* an image write is ~6 MB of pages: keep them in memory instead of
          * reading them back through the OS */
@@ -842,7 +1276,19 @@ int rcpt_store_open_sqlite(const char *path, rcpt_store **out, rcpt_err *err)
     }
     if ((rc = rcpt__sq_begin(c, err)))
         goto fail;
-    if (exec_retry(c, SCHEMA) != SQLITE_OK) {
+    int version = 0;
+    if ((rc = user_version(c, &version, err))) {
+        rcpt__sq_rollback(c);
+        goto fail;
+    }
+    if (version > SQ_FORMAT) {
+        rc = rcpt_err_set(err, RCPT_EINVAL, "sqlite %s: store format %d is newer than this rcpt reads (%d):"
+                          " use a newer rcpt, or export with it and import here", path, version, SQ_FORMAT);
+        rcpt__sq_rollback(c);
+        goto fail;
+    }
+    if (exec_retry(c, SCHEMA) != SQLITE_OK ||
+        (version < SQ_FORMAT && exec_retry(c, "PRAGMA user_version=" SQ_FORMAT_S) != SQLITE_OK)) {
         rc = rcpt__sq_fail(c, RCPT_EIO, err, "schema");
         rcpt__sq_rollback(c);
         goto fail;
@@ -850,11 +1296,12 @@ int rcpt_store_open_sqlite(const char *path, rcpt_store **out, rcpt_err *err)
     if ((rc = rcpt__sq_commit(c, err)))
         goto fail;
     for (int i = 0; i < SQ_NSTMT; i++)
-        if (i != SQ_SCAN && sqlite3_prepare_v3(c->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
-                                               NULL) != SQLITE_OK) {
+        if (i != SQ_SCAN &&
+            sqlite3_prepare_v3(c->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i], NULL) != SQLITE_OK) {
             rc = rcpt__sq_fail(c, RCPT_EIO, err, "prepare");
             goto fail;
         }
+
     rcpt_fault_set *fs;
     if ((rc = rcpt_fault_env(&fs, err)))
         goto fail;

@@ -8,7 +8,10 @@
 #include "store.h"
 #include "util/fault.h"
 
-enum { SQ_GET, SQ_PUT, SQ_DEL, SQ_DEL_RANGE /* the SKs of a range */, SQ_SCAN, SQ_NSTMT };
+enum {
+    SQ_GET, SQ_GET_OLD, SQ_PUT, SQ_DEL, SQ_DEL_RANGE /* the SKs of a range */, SQ_FEED, SQ_SCAN,
+    SQ_PUT_MANY /* SQ_PUT of an array of rows (the rcpt_rows table function) */, SQ_NSTMT
+};
 
 typedef struct sq_conn {
     sqlite3 *db;

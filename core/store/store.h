@@ -201,8 +201,8 @@ typedef struct rcpt_queue rcpt_queue;
 
 /* One entry of the local change feed (the SQLite backend's equivalent of a
  * DynamoDB stream with NEW_AND_OLD_IMAGES): items of TYPE RECEIPT_METADATA
- * and COMPACTION_RUN, recorded by SQL triggers in the same transaction as
- * the write.  old_item/new_item are the item's DynamoDB JSON (NULL on INSERT
+ * and COMPACTION_RUN, recorded by the backend's write path in the same
+ * transaction as the write.  old_item/new_item are the item's DynamoDB JSON (NULL on INSERT
  * / REMOVE respectively). */
 typedef struct rcpt_change {
     int64_t seq;       /* increasing, never reused */
@@ -241,6 +241,11 @@ typedef struct rcpt_store_ops {
      * registers the consumer, so entries wait for it). */
     int (*changes)(rcpt_store *, int64_t after, int limit, rcpt_change **out, size_t *n, rcpt_err *);
     int (*cursor)(rcpt_store *, const char *consumer, int64_t set, int64_t *out, rcpt_err *);
+    /* The image write in the backend's own encoding (may be NULL: then
+     * rcpt_store_put_ocr hands rcpt_ocr_rows() to replace).  Same contract
+     * as rcpt_store_put_ocr. */
+    int (*put_ocr)(rcpt_store *, const char *image_id, const rcpt_ocr_doc *doc, int image_level,
+                   int receipt_id, rcpt_err *);
 } rcpt_store_ops;
 
 struct rcpt_store {
