@@ -566,8 +566,13 @@ int rcpt_image__encode_png_fast(const rcpt_image *img, int threads, rcpt_buf *ou
         ihdr[10] = ihdr[11] = ihdr[12] = 0; /* deflate, adaptive filtering, no interlace */
         rcpt_buf_append(out, sig, 8);
         put_chunk(out, "IHDR", ihdr, 13);
-        for (int i = 0; i < nstrips; i++)
+        /* each strip freed once copied, so that the allocator can reuse it
+         * (the compressed image is briefly held twice: see docs/image.md) */
+        for (int i = 0; i < nstrips; i++) {
             rcpt_buf_append(out, strips[i].buf, strips[i].len);
+            free(strips[i].buf);
+            strips[i].buf = NULL;
+        }
         put_chunk(out, "IDAT", adl, 4); /* the zlib stream's Adler-32 */
         put_chunk(out, "IEND", NULL, 0);
         if (out->oom) {
