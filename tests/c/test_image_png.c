@@ -211,6 +211,44 @@ static void test_flat_compresses(void)
     rcpt_image_free(&img);
 }
 
+/* Literal counts in Fibonacci proportions make the optimal Huffman tree as
+ * deep as there are symbols (~24 levels): the encoder must limit the code
+ * lengths to 15 and still give inflate a complete code.  One gray row whose
+ * SUB-filtered bytes are symbol k F(k) times, never two equal in a row (so
+ * that no run replaces them). */
+static void test_deep_huffman_tree(void)
+{
+    enum { K = 23 };
+    int left[K];
+    long n = 0;
+    for (int k = 0, a = 1, b = 1; k < K; k++) {
+        left[k] = a;
+        n += a;
+        int c = a + b;
+        a = b;
+        b = c;
+    }
+    rcpt_image img;
+    rcpt_err e;
+    CHECK_INT(rcpt_image_new(&img, (int)n, 1, 1, 0, &e), RCPT_OK);
+    int prev = -1;
+    unsigned char v = 0;
+    for (long i = 0; i < n; i++) {
+        int best = -1;
+        for (int k = 0; k < K; k++) /* the most left, not the previous one */
+            if (k != prev && left[k] && (best < 0 || left[k] > left[best]))
+                best = k;
+        if (best < 0) /* only the previous symbol is left: it may repeat */
+            best = prev;
+        left[best]--;
+        prev = best;
+        v = (unsigned char)(i == 0 ? 40 + best : v + 40 + best); /* filtered byte 40 + k */
+        img.px[i] = v;
+    }
+    CHECK(check_image_all_threads(&img) >= 1);
+    rcpt_image_free(&img);
+}
+
 static void test_errors_and_append(void)
 {
     rcpt_image img;
@@ -241,6 +279,7 @@ int main(void)
     test_wide_rows();
     test_stride();
     test_flat_compresses();
+    test_deep_huffman_tree();
     test_errors_and_append();
     return check_done();
 }
