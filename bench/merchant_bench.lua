@@ -106,6 +106,10 @@ end
 -- run
 local iters = tonumber(arg[3]) or 7
 local compact = arg[4] == "compact"
+-- "reread": the rows are read back from the store (the legacy path's
+-- fallback, and the step before the handover)
+local reread = arg[4] == "reread"
+local me = require("rcpt.merchant_embed")
 local env = open_env()
 env.settings.compact_after = compact
 local pipe = require("rcpt.pipeline").load("default")
@@ -124,7 +128,11 @@ for it = 1, iters do
   for _, l in ipairs(lines) do b:put("RECEIPT_LINE", l) end
   for _, w in ipairs(words) do b:put("RECEIPT_WORD", w) end
   assert(b:commit())
-  local ctx = { env = env, image_id = image_id, job_id = store.uuid4(), receipt_ids = { 1 } }
+  -- as the native step hands them over: the OCR document's tables, turned
+  -- into the stored rows inside the timed stage (rows_from_ocr)
+  local ctx = { env = env, image_id = image_id, job_id = store.uuid4(), receipt_ids = { 1 },
+    receipt_rows = { [1] = function() return me.rows_from_ocr(image_id, 1, lines, words) end } }
+  if reread then ctx.receipt_rows = nil end
   local t0, c0 = now_ms(), os.clock()
   require("rcpt.pipeline").run_stage(pipe, "after_receipt", ctx)
   -- process CPU time too: on a shared machine the wall clock also counts
@@ -136,6 +144,10 @@ for it = 1, iters do
     tostring(res.merchant_error or res.embedding_error or res.compaction_error))
   last = { res = res, timings = ctx.timings }
 end
+-- the first receipt of a process also opens the published `lines`
+-- snapshot and builds its sparse copy (once per process and snapshot
+-- version: vec.open_sparse reads every vector of the file once)
+local first_wall, first_cpu = times[1], cpus[1]
 local sorted = table.move(times, 1, #times, 1, {})
 table.sort(sorted)
 local med = sorted[(#sorted + 1) // 2]
@@ -149,8 +161,10 @@ end
 local m = last.res.merchant[1]
 local steps = {}
 for _, t in ipairs(last.timings) do steps[#steps + 1] = string.format("%s %.1f", t.step, t.ms) end
-print(string.format("merchant+embedding step, 45 lines / 234 words, compact_after=%s: median %.1f ms over %d (min %.1f, max %.1f; CPU median %.1f ms); peak RSS %.0f MB",
-  tostring(compact), med, iters, sorted[1], sorted[#sorted], cpu_med, hwm))
+print(string.format("merchant+embedding step, 45 lines / 234 words, compact_after=%s%s: median %.1f ms over %d (min %.1f, max %.1f; CPU median %.1f ms); peak RSS %.0f MB",
+  tostring(compact), reread and ", rows read back" or "", med, iters, sorted[1], sorted[#sorted], cpu_med, hwm))
+print(string.format("  first receipt of the process: %.1f ms (CPU %.1f ms), with opening the lines snapshot as a sparse copy",
+  first_wall, first_cpu))
 print("  last receipt: " .. table.concat(steps, ", ") .. " ms")
 print(string.format("  resolved '%s' via %s (%s), %d line + %d word vectors", m.merchant_name, m.validated_by,
   m.source, m.lines_embedded, m.words_embedded))

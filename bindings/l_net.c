@@ -7,6 +7,11 @@
  *              env={AWS_ENDPOINT_URL=, AWS_ACCESS_KEY_ID=, ...}}  (env overrides the process environment)
  *   st:put(key, bytes[, {content_type=, content_encoding=, metadata={k=v}}])  -> true | nil, msg, errname
  *   st:put_file(key, path[, opts])        -> true | nil, msg, errname
+ *       put/put_file opts also: move=true (put_file: the source is scratch: the
+ *       file backend may rename it into place, the path is then gone),
+ *       no_sync=true (file backend: no fsync at the put; st:sync makes it durable)
+ *   st:sync({key, ...})                   -> true | nil, msg, errname
+ *       objects put with no_sync made durable together (file backend; S3: no-op)
  *   st:get(key)                           -> bytes | nil, msg, errname ("ENOTFOUND" when missing)
  *   st:get_file(key, path)                -> true | nil, msg, errname
  *   st:head(key)                          -> {size=, etag=, content_type=, content_encoding=,
@@ -238,6 +243,11 @@ static void read_put_opts(lua_State *L, int t, rcpt_objstore_put_opts *po)
     if (lua_getfield(L, t, "content_encoding") != LUA_TNIL)
         po->content_encoding = luaL_checkstring(L, -1);
     lua_pop(L, 1);
+    lua_getfield(L, t, "move");
+    po->move_source = lua_toboolean(L, -1);
+    lua_getfield(L, t, "no_sync");
+    po->no_sync = lua_toboolean(L, -1);
+    lua_pop(L, 2);
     if (lua_getfield(L, t, "metadata") == LUA_TTABLE) {
         int mt = lua_absindex(L, -1);
         size_t n = 0;
@@ -392,6 +402,26 @@ static int st_copy(lua_State *L)
     if (bad2)
         return fail(L, &e);
     if (rcpt_objstore_copy(h->st, src, dst, &e) != RCPT_OK)
+        return fail(L, &e);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int st_sync(lua_State *L)
+{
+    lua_objstore *h = check_objstore(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 2);
+    rcpt_err e = {0};
+    /* the key array is a userdata: freed by the GC even if a check raises */
+    const char **keys = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *keys, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (lua_geti(L, 2, i) != LUA_TSTRING)
+            return luaL_error(L, "sync: keys[%d]: must be a string", (int)i);
+        keys[i - 1] = lua_tostring(L, -1);
+        lua_pop(L, 1); /* the string stays alive in the table */
+    }
+    if (rcpt_objstore_sync(h->st, keys, (size_t)n, &e) != RCPT_OK)
         return fail(L, &e);
     lua_pushboolean(L, 1);
     return 1;
@@ -627,6 +657,7 @@ static const luaL_Reg st_methods[] = {
     {"delete", st_delete},
     {"list", st_list},
     {"copy", st_copy},
+    {"sync", st_sync},
     {"url", st_url},
     {"close", st_close},
     {NULL, NULL},

@@ -9,6 +9,8 @@
  *   loaded from files keep their vectors there until written (compaction;
  *   core/vec/vec.h rcpt_vec_set_lazy)
  *   vec.sha256(s) -> hex digest of the string s
+ *   vec.content_sha256(head, {name=, ids=, texts=, documents=, metadatas=}, ...) -> hex
+ *       the digest naming a receipt's CompactionRun (text layout at the function)
  *   local sp = vec.open_sparse(path[, {verify_manifest =, max_density = 0.25}])
  *   sp:query(v, opts) / sp:query_many({v1, v2, ...}, opts) -> {r1, r2, ...}
  *     a read-only snapshot keeping only non-zero vector entries; the same
@@ -320,6 +322,135 @@ static int l_sha256(lua_State *L)
     char hex[65];
     rcpt_err err;
     if (rcpt_vec_sha256(s, len, hex, &err) != RCPT_OK)
+        return fail(L, &err);
+    lua_pushlstring(L, hex, 64);
+    return 1;
+}
+
+/* vec.content_sha256(head, coll, ...) -> hex: the sha256 of the content text
+ * of a receipt's vector inputs, which names its CompactionRun
+ * (rcpt.merchant_embed.content_run_id):
+ *   head[1] \3 head[2] \3 ... then per coll {name=, ids=, texts=, documents=,
+ *   metadatas=}: \3 name, and per item \3 id \2 text \2 document \2 meta,
+ *   meta = key=value pairs joined by \1, keys sorted as table.sort sorts
+ *   strings (strcoll), values as tostring.
+ * In C because building this text in Lua (a sort and ~12 concatenations per
+ * item, 279 items) cost ~2 ms of the ~35 ms per receipt. */
+static int cmp_coll(const void *a, const void *b)
+{
+    return strcoll(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* t[i] as a string piece of the content (a string or a number, as `..` takes) */
+static void add_field(lua_State *L, luaL_Buffer *b, int t, lua_Integer i, const char *what, const char *coll)
+{
+    int ty = lua_geti(L, t, i);
+    if (ty != LUA_TSTRING && ty != LUA_TNUMBER)
+        luaL_error(L, "content_sha256: %s.%s[%d]: must be a string", coll, what, (int)i);
+    luaL_tolstring(L, -1, NULL);
+    lua_remove(L, -2);
+    luaL_addvalue(b);
+}
+
+static int l_content_sha256(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int top = lua_gettop(L);
+    /* the widest metadata table: one key array for all of them */
+    size_t maxkeys = 1;
+    for (int a = 2; a <= top; a++) {
+        luaL_checktype(L, a, LUA_TTABLE);
+        if (lua_getfield(L, a, "metadatas") != LUA_TTABLE)
+            return luaL_error(L, "content_sha256: argument %d: metadatas must be a list", a);
+        lua_Integer n = luaL_len(L, -1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (lua_geti(L, -1, i) != LUA_TTABLE)
+                return luaL_error(L, "content_sha256: metadatas[%d]: must be a table", (int)i);
+            size_t k = 0;
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                if (lua_type(L, -2) != LUA_TSTRING)
+                    return luaL_error(L, "content_sha256: metadatas[%d]: keys must be strings", (int)i);
+                k++;
+                lua_pop(L, 1);
+            }
+            if (k > maxkeys)
+                maxkeys = k;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    const char **keys = lua_newuserdatauv(L, maxkeys * sizeof *keys, 0);
+    /* Everything the text is made of goes on the stack before the buffer:
+     * between luaL_Buffer operations the stack may only be used in a
+     * balanced way (the buffer may live in a box on top of it). */
+    static const char *const F[4] = {"ids", "texts", "documents", "metadatas"};
+    luaL_checkstack(L, 5 * (top - 1) + 8, "content_sha256");
+    int base = lua_gettop(L); /* coll a's name at base + 5*(a-2) + 1, its lists after it */
+    for (int a = 2; a <= top; a++) {
+        if (lua_getfield(L, a, "name") != LUA_TSTRING)
+            return luaL_error(L, "content_sha256: argument %d: name must be a string", a);
+        for (int f = 0; f < 4; f++)
+            if (lua_getfield(L, a, F[f]) != LUA_TTABLE)
+                return luaL_error(L, "content_sha256: %s.%s: must be a list", lua_tostring(L, -1 - f - 1),
+                                  F[f]);
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_Integer nh = luaL_len(L, 1);
+    for (lua_Integer i = 1; i <= nh; i++) {
+        if (i > 1)
+            luaL_addchar(&b, '\3');
+        add_field(L, &b, 1, i, "head", "head");
+    }
+    for (int a = 2; a <= top; a++) {
+        int at = base + 5 * (a - 2) + 1;
+        const char *name = lua_tostring(L, at);
+        int ids = at + 1, texts = at + 2, docs = at + 3, metas = at + 4;
+        lua_Integer n = luaL_len(L, ids);
+        luaL_addchar(&b, '\3');
+        luaL_addstring(&b, name);
+        for (lua_Integer i = 1; i <= n; i++) {
+            luaL_addchar(&b, '\3');
+            add_field(L, &b, ids, i, "ids", name);
+            luaL_addchar(&b, '\2');
+            add_field(L, &b, texts, i, "texts", name);
+            luaL_addchar(&b, '\2');
+            add_field(L, &b, docs, i, "documents", name);
+            luaL_addchar(&b, '\2');
+            /* the keys (anchored by the table, which the list anchors) */
+            if (lua_geti(L, metas, i) != LUA_TTABLE)
+                return luaL_error(L, "content_sha256: %s.metadatas[%d]: must be a table", name, (int)i);
+            size_t nk = 0;
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                if (lua_type(L, -2) != LUA_TSTRING || nk >= maxkeys)
+                    return luaL_error(L, "content_sha256: %s.metadatas[%d]: keys must be strings", name, (int)i);
+                keys[nk++] = lua_tostring(L, -2);
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+            qsort(keys, nk, sizeof *keys, cmp_coll);
+            for (size_t k = 0; k < nk; k++) {
+                if (k)
+                    luaL_addchar(&b, '\1');
+                luaL_addstring(&b, keys[k]);
+                luaL_addchar(&b, '=');
+                lua_geti(L, metas, i);
+                lua_getfield(L, -1, keys[k]);
+                luaL_tolstring(L, -1, NULL);
+                lua_replace(L, -3);
+                lua_pop(L, 1);
+                luaL_addvalue(&b);
+            }
+        }
+    }
+    luaL_pushresult(&b);
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    char hex[65];
+    rcpt_err err;
+    if (rcpt_vec_sha256(text, len, hex, &err) != RCPT_OK)
         return fail(L, &err);
     lua_pushlstring(L, hex, 64);
     return 1;
@@ -969,6 +1100,7 @@ static const luaL_Reg vec_funcs[] = {
     {"read_manifest", l_read_manifest},
     {"verify", l_verify},
     {"sha256", l_sha256},
+    {"content_sha256", l_content_sha256},
     {NULL, NULL},
 };
 

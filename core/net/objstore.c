@@ -253,6 +253,15 @@ int rcpt_objstore_list(rcpt_objstore *s, const char *prefix, const rcpt_objstore
     return s->vt->list(s, prefix ? prefix : "", o, err);
 }
 
+int rcpt_objstore_sync(rcpt_objstore *s, const char *const *keys, size_t n, rcpt_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        KEYCHK(keys[i]);
+    if (!s->vt->sync)
+        return RCPT_OK;
+    return s->vt->sync(s, keys, n, err);
+}
+
 int rcpt_objstore_copy(rcpt_objstore *s, const char *src_key, const char *dst_key, rcpt_err *err)
 {
     KEYCHK(src_key);

@@ -49,6 +49,17 @@ typedef struct rcpt_objstore_put_opts {
     const char *content_encoding;    /* NULL = none (deltas use "gzip", spec §7.1) */
     const rcpt_objstore_meta *metadata;
     size_t n_metadata;
+    /* put_file: the source file is scratch the caller drops afterwards, so
+     * the file backend may rename it into place (same file system) instead
+     * of copying it; the source path is then gone.  S3 uploads as usual. */
+    int move_source;
+    /* file backend: neither the object's bytes nor its folder are fsync'ed
+     * at the put (it is still atomic: readers see the old or the new
+     * object).  For a caller that writes several objects and makes them
+     * durable together with rcpt_objstore_sync before anything refers to
+     * them (the fsyncs then overlap instead of queueing one after another).
+     * S3: no effect (a put is durable when acknowledged). */
+    int no_sync;
 } rcpt_objstore_put_opts;
 
 /* head() result; free with rcpt_objstore_info_free. */
@@ -109,6 +120,8 @@ typedef struct rcpt_objstore_vt {
                 rcpt_err *err);
     int (*copy)(rcpt_objstore *s, const char *src_key, const char *dst_key, rcpt_err *err);
     void (*close)(rcpt_objstore *s);
+    /* may be NULL: nothing to do (S3) */
+    int (*sync)(rcpt_objstore *s, const char *const *keys, size_t n, rcpt_err *err);
 } rcpt_objstore_vt;
 
 struct rcpt_objstore {
@@ -148,6 +161,11 @@ int rcpt_objstore_delete(rcpt_objstore *s, const char *key, rcpt_err *err);
 /* prefix may be NULL or "" (everything); it is not a key and need not end in '/'. */
 int rcpt_objstore_list(rcpt_objstore *s, const char *prefix, const rcpt_objstore_list_opts *o,
                        rcpt_err *err);
+/* Make objects put with no_sync durable: their bytes and the folders that
+ * name them (file backend: writeback of all is started first, then each
+ * file and each distinct folder is fsync'ed).  A missing key is
+ * RCPT_ENOTFOUND.  S3: nothing to do. */
+int rcpt_objstore_sync(rcpt_objstore *s, const char *const *keys, size_t n, rcpt_err *err);
 int rcpt_objstore_copy(rcpt_objstore *s, const char *src_key, const char *dst_key, rcpt_err *err);
 
 /* The HTTP client of an S3 store (NULL for other backends): tests install

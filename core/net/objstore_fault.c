@@ -142,8 +142,15 @@ static void f_close(rcpt_objstore *s)
     free(f);
 }
 
+/* no fault rule of its own: a sync is forwarded */
+static int f_sync(rcpt_objstore *s, const char *const *keys, size_t n, rcpt_err *err)
+{
+    fstore *f = fs_of(s);
+    return f->inner->vt->sync ? f->inner->vt->sync(f->inner, keys, n, err) : RCPT_OK;
+}
+
 static const rcpt_objstore_vt F_VT = {
-    "fault", f_put, f_put_file, f_get, f_get_file, f_head, f_del, f_list, f_copy, f_close,
+    "fault", f_put, f_put_file, f_get, f_get_file, f_head, f_del, f_list, f_copy, f_close, f_sync,
 };
 
 int rcpt__objstore_fault_wrap(rcpt_objstore **s, rcpt_err *err)

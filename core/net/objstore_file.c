@@ -7,6 +7,7 @@
  * over the target (then fsyncs the folder), so a reader sees the old object
  * or the new one, never a mix, and a crash leaves at worst a temp file that
  * listing ignores. */
+#define _GNU_SOURCE /* sync_file_range */
 #include "net/objstore.h"
 
 #include <dirent.h>
@@ -169,13 +170,13 @@ static void aw_abort(awriter *w)
     w->fd = -1;
 }
 
-/* fsync, rename over target, fsync the folder (unless sync_dir is 0: the
- * metadata sidecar, whose loss after a power cut only costs the content
- * type, and head() notices a stale one by its size; for the same reason the
- * sidecar's own data is not fsync'ed either: one fsync pair per object, not
- * three fsyncs); etag gets the md5 hex. */
+/* fsync (sync_data), rename over target, fsync the folder (sync_dir).
+ * Neither for the metadata sidecar, whose loss after a power cut only costs
+ * the content type, and head() notices a stale one by its size: one fsync
+ * pair per object, not three fsyncs.  Neither for a put with no_sync, whose
+ * caller syncs later (f_sync).  etag gets the md5 hex. */
 static int aw_commit(awriter *w, const char *target, char etag[33], const char *url, const char *key,
-                     int sync_dir, rcpt_err *err)
+                     int sync_data, int sync_dir, rcpt_err *err)
 {
     etag[0] = '\0';
     if (w->md5) {
@@ -185,7 +186,7 @@ static int aw_commit(awriter *w, const char *target, char etag[33], const char *
         for (unsigned i = 0; i < 16 && ml == 16; i++)
             snprintf(etag + 2 * i, 3, "%02x", md[i]);
     }
-    if ((sync_dir && fsync(w->fd) != 0) || close(w->fd) != 0) {
+    if ((sync_data && fsync(w->fd) != 0) || close(w->fd) != 0) {
         int e = errno;
         w->fd = -1;
         aw_abort(w);
@@ -253,7 +254,7 @@ static int write_meta(fstore *f, const char *key, const rcpt_objstore_put_opts *
                 aw_abort(&w);
                 rc = rcpt_err_set(err, RCPT_EIO, "%s: %s: writing metadata: %s", f->base.url, key, strerror(e));
             } else {
-                rc = aw_commit(&w, path, unused, f->base.url, key, 0, err);
+                rc = aw_commit(&w, path, unused, f->base.url, key, 0, 0, err);
             }
         }
     }
@@ -390,7 +391,7 @@ static int f_put_common(fstore *f, const char *key, const void *data, size_t len
     }
     char etag[33];
     if (rc == RCPT_OK)
-        rc = aw_commit(&w, path, etag, url, key, 1, err);
+        rc = aw_commit(&w, path, etag, url, key, !(o && o->no_sync), !(o && o->no_sync), err);
     if (rc == RCPT_OK)
         rc = write_meta(f, key, o, etag, size, copy_from, err);
     free(path);
@@ -403,6 +404,88 @@ static int f_put(rcpt_objstore *s, const char *key, const void *data, size_t len
     return f_put_common((fstore *)s, key, data, len, -1, o, NULL, err);
 }
 
+/* put_file with move_source: the source's bytes are hashed (the ETag),
+ * fsync'ed and the file renamed over the target; the same guarantees as the
+ * copy (a reader sees the old object or the new one: rename is atomic; the
+ * bytes are durable before the name points at them) without writing the
+ * bytes a second time.  *moved = 0 when the source lies on another file
+ * system (EXDEV): the caller copies instead. */
+static int put_moved(fstore *f, const char *key, const char *src, int fd, const rcpt_objstore_put_opts *o,
+                     int *moved, rcpt_err *err)
+{
+    const char *url = f->base.url;
+    *moved = 0;
+    int rc = check_reserved(f, key, err);
+    if (rc)
+        return rc;
+    char *path = join(f->dir, key, NULL);
+    if (!path)
+        return rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", url);
+    rc = mkparents(f->dir, path, url, key, err);
+    struct stat st;
+    if (rc == RCPT_OK && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        rc = rcpt_err_set(err, RCPT_ECONFLICT,
+                          "%s: %s: other keys lie under this one (the file store cannot hold both)", url, key);
+    EVP_MD_CTX *md5 = NULL;
+    char *chunk = NULL;
+    long long size = 0;
+    if (rc == RCPT_OK) {
+        chunk = malloc(1 << 20);
+        md5 = EVP_MD_CTX_new();
+        if (md5 && !EVP_DigestInit_ex(md5, EVP_md5(), NULL)) {
+            EVP_MD_CTX_free(md5);  /* MD5 unavailable (FIPS): no ETag, as aw_open */
+            md5 = NULL;
+        }
+        if (!chunk)
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", url);
+    }
+    while (rc == RCPT_OK) {
+        ssize_t k = read(fd, chunk, 1 << 20);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = rcpt_err_set(err, RCPT_EIO, "%s: %s: reading the source failed: %s", url, key, strerror(errno));
+            break;
+        }
+        if (k == 0)
+            break;
+        if (md5)
+            EVP_DigestUpdate(md5, chunk, (size_t)k);
+        size += k;
+    }
+    free(chunk);
+    char etag[33] = "";
+    if (md5 && rc == RCPT_OK) {
+        unsigned char md[16];
+        unsigned int ml = 0;
+        EVP_DigestFinal_ex(md5, md, &ml);
+        for (unsigned i = 0; i < 16 && ml == 16; i++)
+            snprintf(etag + 2 * i, 3, "%02x", md[i]);
+    }
+    EVP_MD_CTX_free(md5);
+    int sync = !(o && o->no_sync);
+    if (rc == RCPT_OK) {
+        fchmod(fd, 0644);  /* as aw_open: a scratch file may be 0600 */
+        if (sync && fsync(fd) != 0)
+            rc = rcpt_err_set(err, RCPT_EIO, "%s: %s: writing failed: %s", url, key, strerror(errno));
+    }
+    if (rc == RCPT_OK) {
+        if (rename(src, path) != 0) {
+            int e = errno;
+            if (e != EXDEV)
+                rc = rcpt_err_set(err, e == EISDIR || e == ENOTEMPTY || e == EEXIST ? RCPT_ECONFLICT : RCPT_EIO,
+                                  "%s: %s: cannot put: %s", url, key, strerror(e));
+        } else {
+            *moved = 1;
+            if (sync)
+                fsync_dir_of(path);
+            rc = write_meta(f, key, o, etag, size, NULL, err);
+        }
+    }
+    free(path);
+    return rc;
+}
+
 static int f_put_file(rcpt_objstore *s, const char *key, const char *src,
                       const rcpt_objstore_put_opts *o, rcpt_err *err)
 {
@@ -410,6 +493,19 @@ static int f_put_file(rcpt_objstore *s, const char *key, const char *src,
     if (fd < 0)
         return rcpt_err_set(err, errno == ENOENT ? RCPT_ENOTFOUND : RCPT_EIO, "%s: %s: cannot open %s: %s",
                             s->url, key, src, strerror(errno));
+    if (o && o->move_source) {
+        int moved = 0;
+        int rc = put_moved((fstore *)s, key, src, fd, o, &moved, err);
+        if (rc != RCPT_OK || moved) {
+            close(fd);
+            return rc;
+        }
+        if (lseek(fd, 0, SEEK_SET) != 0) {
+            int e = errno;
+            close(fd);
+            return rcpt_err_set(err, RCPT_EIO, "%s: %s: cannot read %s: %s", s->url, key, src, strerror(e));
+        }
+    }
     int rc = f_put_common((fstore *)s, key, NULL, 0, fd, o, NULL, err);
     close(fd);
     return rc;
@@ -515,7 +611,7 @@ static int f_get_file(rcpt_objstore *s, const char *key, const char *dst, rcpt_e
         free(chunk);
         char etag[33];
         if (rc == RCPT_OK)
-            rc = aw_commit(&w, abs, etag, s->url, key, 1, err);
+            rc = aw_commit(&w, abs, etag, s->url, key, 1, 1, err);
         else
             aw_abort(&w);
     }
@@ -747,8 +843,65 @@ static void f_close(rcpt_objstore *s)
     free(f);
 }
 
+/* The objects' bytes, then their folders, durable: writeback of every file
+ * is started first (Linux: sync_file_range), so the fsyncs that follow wait
+ * for writes already under way and, on a journalling file system, mostly
+ * find their metadata committed by the first one. */
+static int f_sync(rcpt_objstore *s, const char *const *keys, size_t n, rcpt_err *err)
+{
+    fstore *f = (fstore *)s;
+    int rc = RCPT_OK;
+    int *fds = malloc((n ? n : 1) * sizeof *fds);
+    char **paths = calloc(n ? n : 1, sizeof *paths);
+    if (!fds || !paths) {
+        free(fds);
+        free(paths);
+        return rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", s->url);
+    }
+    for (size_t i = 0; i < n; i++)
+        fds[i] = -1;
+    for (size_t i = 0; i < n && rc == RCPT_OK; i++) {
+        paths[i] = join(f->dir, keys[i], NULL);
+        if (!paths[i]) {
+            rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", s->url);
+            break;
+        }
+        fds[i] = open(paths[i], O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0) {
+            int e = errno;
+            rc = rcpt_err_set(err, e == ENOENT ? RCPT_ENOTFOUND : RCPT_EIO, "%s: %s: cannot sync: %s", s->url,
+                              keys[i], strerror(e));
+            break;
+        }
+#ifdef SYNC_FILE_RANGE_WRITE
+        sync_file_range(fds[i], 0, 0, SYNC_FILE_RANGE_WRITE); /* a hint: fsync below decides */
+#endif
+    }
+    for (size_t i = 0; i < n && rc == RCPT_OK; i++)
+        if (fsync(fds[i]) != 0)
+            rc = rcpt_err_set(err, RCPT_EIO, "%s: %s: fsync failed: %s", s->url, keys[i], strerror(errno));
+    for (size_t i = 0; i < n && rc == RCPT_OK; i++) {
+        /* each folder once */
+        const char *sl = strrchr(paths[i], '/');
+        size_t dl = (size_t)(sl - paths[i]);
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strncmp(paths[j], paths[i], dl) == 0 && paths[j][dl] == '/' && !strchr(paths[j] + dl + 1, '/');
+        if (!seen)
+            fsync_dir_of(paths[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+        free(paths[i]);
+    }
+    free(fds);
+    free(paths);
+    return rc;
+}
+
 static const rcpt_objstore_vt file_vt = {
-    "file", f_put, f_put_file, f_get, f_get_file, f_head, f_del, f_list, f_copy, f_close,
+    "file", f_put, f_put_file, f_get, f_get_file, f_head, f_del, f_list, f_copy, f_close, f_sync,
 };
 
 int rcpt_objstore_file_open(const char *dir, const char *url, rcpt_objstore **out, rcpt_err *err)

@@ -942,6 +942,7 @@ static void s_close(rcpt_objstore *so)
 
 static const rcpt_objstore_vt s3_vt = {
     "s3", s_put, s_put_file, s_get, s_get_file, s_head, s_del, s_list, s_copy, s_close,
+    NULL, /* sync: a put is durable once S3 acknowledged it */
 };
 
 static const char *env_get(const rcpt_objstore_opts *o, const char *name)

@@ -117,8 +117,94 @@ function M.load_rows(env, image_id, rid)
   return query_all(env.store, "RECEIPT_LINE", ids), query_all(env.store, "RECEIPT_WORD", ids)
 end
 
+-- The receipt rows the OCR step has just written, without reading them back
+-- (that read cost ~9-20 ms of a ~50 ms budget per receipt: the store
+-- decodes 279 JSON items into tables).  lines/words are the tables of the
+-- parsed OCR document (doc:lines(), doc:words(): the same document put_ocr
+-- serialised) and the result equals what M.load_rows returns for that
+-- receipt, field for field (tests/spec/merchant_rows_spec.lua checks it on
+-- real OCR): the keys the store adds (image_id, receipt_id,
+-- embedding_status "NONE", is_noise false on lines), and the numbers as the
+-- store writes them (store.decimal, spec/ocr-geometry.md §4.1: geometry at
+-- 20 places, angles at 18, confidence at 2) and reads them back.
+-- Rounding to d places is a no-op on the shortest round-trip digits of a
+-- double when |v| >= 10^(16-d) (at most 17 significant digits end at or
+-- before place d), so only smaller numbers go through store.decimal; the
+-- nested point tables of the document are shared when nothing changes
+-- (the rows are read, never modified, by the steps).
+local GEOM_DP, ANGLE_DP, CONF_DP = 20, 18, 2
+local GEOM_MIN, ANGLE_MIN = 10.0 ^ (16 - GEOM_DP), 10.0 ^ (16 - ANGLE_DP)
+
+local function as_stored(v, dp, min)
+  if v == 0 or v >= min or v <= -min then return v end
+  return tonumber(store.decimal(v, dp))
+end
+
+-- A confidence that is already k/100 (the nearest double to it: k / 100
+-- is a correctly rounded division) reads back as itself; others (0.333...,
+-- 0.995) go through store.decimal.
+local function conf_as_stored(c)
+  local k = c * 100
+  if k == math.floor(k) and k / 100 == c then return c end
+  return tonumber(store.decimal(c, CONF_DP))
+end
+
+local function exact(v) return v == 0 or v >= GEOM_MIN or v <= -GEOM_MIN end
+
+local function copy_geom(p)
+  local q = {}
+  for k, v in pairs(p) do q[k] = as_stored(v, GEOM_DP, GEOM_MIN) end
+  return q
+end
+
+local function xy(p)
+  if exact(p.x) and exact(p.y) then return p end
+  return copy_geom(p)
+end
+
+local function box(b)
+  if exact(b.x) and exact(b.y) and exact(b.width) and exact(b.height) then return b end
+  return copy_geom(b)
+end
+
+local function row_of(e, image_id, rid, is_word)
+  local r = {
+    image_id = image_id, receipt_id = rid, line_id = e.line_id, text = e.text,
+    bounding_box = box(e.bounding_box),
+    top_left = xy(e.top_left), top_right = xy(e.top_right),
+    bottom_left = xy(e.bottom_left), bottom_right = xy(e.bottom_right),
+    angle_degrees = as_stored(e.angle_degrees, ANGLE_DP, ANGLE_MIN),
+    angle_radians = as_stored(e.angle_radians, ANGLE_DP, ANGLE_MIN),
+    confidence = conf_as_stored(e.confidence),
+    embedding_status = "NONE", is_noise = false,
+  }
+  if is_word then
+    r.word_id, r.is_noise = e.word_id, e.is_noise == true
+    local ed = e.extracted_data
+    if ed then r.extracted_data = { type = ed.type, value = ed.value } end
+  end
+  return r
+end
+
+function M.rows_from_ocr(image_id, rid, lines, words)
+  local ls, ws = {}, {}
+  for i, l in ipairs(lines) do ls[i] = row_of(l, image_id, rid, false) end
+  for i, w in ipairs(words) do ws[i] = row_of(w, image_id, rid, true) end
+  return { lines = ls, words = ws }
+end
+
+-- ctx.receipt_rows[rid] = M.rows_from_ocr(...), or a function returning it
+-- (made only if a step asks), when the step that wrote the rows had them
+-- (native, refine); else (the legacy flow fills it.lines
+-- from NDJSON; a caller with only receipt_ids) the store is read.
 local function ensure_rows(ctx, it)
   if it.lines then return end
+  local given = ctx.receipt_rows and ctx.receipt_rows[it.receipt_id]
+  if type(given) == "function" then given = given() end
+  if given then
+    it.lines, it.words = given.lines, given.words
+    return
+  end
   it.lines, it.words = M.load_rows(ctx.env, ctx.image_id, it.receipt_id)
 end
 
@@ -178,8 +264,26 @@ end
 -- immutable).  Older pending runs are compaction's backlog, not resolution's.
 local deltas = {} -- prefix -> coll
 
+-- A `lines` delta this process has just written and recorded in a run: the
+-- collection it was written from has the same ids, vectors, documents and
+-- metadata as the file (deltas are immutable), so it is kept instead of
+-- being read back by the next receipt.  It leaves the cache like a
+-- downloaded one, when its run is no longer among the newest pending.
+local function pending_limit()
+  return math.tointeger(tonumber(os.getenv("RCPT_RESOLVE_PENDING_DELTAS") or "")) or 16
+end
+
+local function remember_delta(prefix, coll)
+  if deltas[prefix] == coll then return end
+  if deltas[prefix] then deltas[prefix]:close() end
+  deltas[prefix] = nil
+  -- with pending deltas off nothing would ever evict it
+  if pending_limit() <= 0 then coll:close() return end
+  deltas[prefix] = coll
+end
+
 local function pending_line_deltas(env, skip_image, skip_rid)
-  local n = math.tointeger(tonumber(os.getenv("RCPT_RESOLVE_PENDING_DELTAS") or "")) or 16
+  local n = pending_limit()
   if n <= 0 then return {} end
   local page, err = env.store:query_index("GSI1", "RUNS", { type = "COMPACTION_RUN", descending = true, limit = n })
   if not page then
@@ -382,32 +486,21 @@ end
 
 -- The first 128 bits of the content's sha256 (in C: a byte loop in Lua
 -- cost ~40 ms per receipt), shaped as a UUIDv4 (the entity requires one).
-local function digest_uuid(s)
-  local hex = require("rcpt.vec").sha256(s):sub(1, 32)
+local function digest_uuid(hex)
+  hex = hex:sub(1, 32)
   local y = string.format("%x", 8 + (tonumber(hex:sub(17, 17), 16) & 3))
   return hex:sub(1, 8) .. "-" .. hex:sub(9, 12) .. "-4" .. hex:sub(14, 16) .. "-" .. y .. hex:sub(18, 20)
     .. "-" .. hex:sub(21, 32)
 end
 
-local function meta_text(m)
-  local keys = {}
-  for k in pairs(m) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local parts = {}
-  for i, k in ipairs(keys) do parts[i] = k .. "=" .. tostring(m[k]) end
-  return table.concat(parts, "\1")
-end
-
+-- sha256 of: image_id \3 receipt_id \3 embedder, then per collection
+-- \3 name and per item \3 id \2 text \2 document \2 its metadata as sorted
+-- key=value pairs joined by \1 (vec.content_sha256 builds that text in C)
 function M.content_run_id(image_id, rid, embedder_sig, inputs)
-  local parts = { image_id, tostring(rid), embedder_sig }
-  for _, coll in ipairs({ "lines", "words" }) do
-    local t = inputs[coll]
-    parts[#parts + 1] = coll
-    for i, id in ipairs(t.ids) do
-      parts[#parts + 1] = id .. "\2" .. t.texts[i] .. "\2" .. t.documents[i] .. "\2" .. meta_text(t.metadatas[i])
-    end
-  end
-  return digest_uuid(table.concat(parts, "\3"))
+  local l, w = inputs.lines, inputs.words
+  return digest_uuid(require("rcpt.vec").content_sha256({ image_id, tostring(rid), embedder_sig },
+    { name = "lines", ids = l.ids, texts = l.texts, documents = l.documents, metadatas = l.metadatas },
+    { name = "words", ids = w.ids, texts = w.texts, documents = w.documents, metadatas = w.metadatas }))
 end
 
 function M.embed(ctx, it)
@@ -458,14 +551,36 @@ function M.write_deltas(ctx, it)
   local vec = require("rcpt.vec")
   local vectors = require("rcpt.vectors")
   local prefixes = {}
+  -- the `lines` delta stays open: once its run is recorded, the next
+  -- receipt's resolution finds it among the pending deltas without
+  -- downloading and re-reading the file (remember_delta)
+  local lines_coll
+  -- Both deltas' four objects are put without fsync and made durable in
+  -- one batch (the fsyncs overlap) before the CompactionRun row refers to
+  -- them.  A crash before that leaves objects under a prefix no row names;
+  -- a re-delivery writes them again under the same (content) run id.
+  local pending = {}
   for _, coll_name in ipairs({ "lines", "words" }) do
     local inp = it.inputs[coll_name]
-    local c <close> = vec.new(coll_name, it.dim)
-    if #inp.ids > 0 then
-      local ok, msg = c:upsert(inp.ids, it.vectors[coll_name], inp.documents, inp.metadatas)
-      if not ok then error({ type = "Vectors", msg = coll_name .. " upsert: " .. tostring(msg) }, 0) end
+    local c = vec.new(coll_name, it.dim)
+    local ok, err = pcall(function()
+      if #inp.ids > 0 then
+        local uok, msg = c:upsert(inp.ids, it.vectors[coll_name], inp.documents, inp.metadatas)
+        if not uok then error({ type = "Vectors", msg = coll_name .. " upsert: " .. tostring(msg) }, 0) end
+      end
+      prefixes[coll_name] = vectors.write_delta(ctx.env, coll_name, c, it.run_id, pending)
+    end)
+    if not ok or coll_name ~= "lines" then c:close() end
+    if not ok then
+      if lines_coll then lines_coll:close() end
+      error(err, 0)
     end
-    prefixes[coll_name] = vectors.write_delta(ctx.env, coll_name, c, it.run_id)
+    if coll_name == "lines" then lines_coll = c end
+  end
+  local sok, serr = pcall(vectors.sync, ctx.env, pending)
+  if not sok then
+    lines_coll:close()
+    error(serr, 0)
   end
   local run = {
     run_id = it.run_id, image_id = ctx.image_id, receipt_id = it.receipt_id,
@@ -474,8 +589,10 @@ function M.write_deltas(ctx, it)
   }
   local ok, msg, errname = ctx.env.store:put("COMPACTION_RUN", run, { condition = "not_exists" })
   if not ok and errname ~= "ECONFLICT" then
+    lines_coll:close()
     error({ type = "Store", msg = "COMPACTION_RUN: " .. tostring(msg) }, 0)
   end
+  remember_delta(prefixes.lines, lines_coll)
   it.run = run
   it.vectors = nil -- the floats are in the deltas now
   ctx.new_runs = (ctx.new_runs or 0) + 1

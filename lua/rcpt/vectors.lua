@@ -5,7 +5,8 @@
 --   {coll}/snapshot/timestamped/{version}/snapshot.sqlite + manifest.json
 --   {coll}/snapshot/latest-pointer.txt                            body = version id
 --
---   vectors.write_delta(env, coll_name, coll, run_id) -> prefix
+--   vectors.write_delta(env, coll_name, coll, run_id[, pending]) -> prefix
+--   vectors.sync(env, keys)  (durable together: see write_delta's pending)
 --   vectors.read_delta(env, prefix) -> coll, manifest | nil, msg, errname
 --   vectors.apply_delta(env, dst, prefix[, kept]) -> merged | nil, msg, errname
 --     (dst lazy: the downloaded file must outlive dst's write, so its path is
@@ -134,7 +135,10 @@ local function fail(msg, errname) return nil, msg, errname or "EIO" end
 
 -- ---- deltas --------------------------------------------------------------------------
 
-function M.write_delta(env, coll_name, coll, run_id)
+-- pending (optional, a list): the objects are put without fsync and their
+-- keys appended to it; the caller makes them durable with
+-- vectors.sync(env, pending) before anything refers to the prefix.
+function M.write_delta(env, coll_name, coll, run_id, pending)
   M.check_coll(coll_name)
   assert(store.is_uuid4(run_id), "write_delta: run_id must be a uuid4")
   local path = scratch_file(M.DELTA_FILE)
@@ -142,14 +146,27 @@ function M.write_delta(env, coll_name, coll, run_id)
     local _, json = assert(coll:write_delta(path, { fsync = false }))
     local prefix = M.delta_prefix(coll_name, run_id)
     local o = objects(env)
-    assert(o:put_file(prefix .. M.DELTA_FILE, path, { content_type = "application/vnd.sqlite3" }))
+    local no_sync = pending ~= nil
+    -- the scratch file is moved, not copied, into a file: store
+    assert(o:put_file(prefix .. M.DELTA_FILE, path, { content_type = "application/vnd.sqlite3", move = true,
+      no_sync = no_sync }))
     -- the manifest last: a delta without its manifest is never applied
-    assert(o:put(prefix .. M.MANIFEST_FILE, json, { content_type = "application/json" }))
+    assert(o:put(prefix .. M.MANIFEST_FILE, json, { content_type = "application/json", no_sync = no_sync }))
+    if pending then
+      pending[#pending + 1] = prefix .. M.DELTA_FILE
+      pending[#pending + 1] = prefix .. M.MANIFEST_FILE
+    end
     return prefix
   end)
   os.remove(path)
   if not ok then error(res, 0) end
   return res
+end
+
+-- Make objects put by write_delta(..., pending) durable (one batch of fsyncs).
+function M.sync(env, keys)
+  local ok, msg = objects(env):sync(keys)
+  if not ok then error({ type = "IO", msg = "syncing " .. tostring(keys[1]) .. "...: " .. tostring(msg) }, 0) end
 end
 
 local function normalise_prefix(prefix)

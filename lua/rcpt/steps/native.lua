@@ -2,6 +2,7 @@
 -- image's OCR; no refinement job.  Objects first (raw PNG, CDN JPEGs), then
 -- the receipt's ReceiptLine/Word/Letter in one transaction, then the Receipt
 -- row that points at them, then the Image row with receipt_count = 1.
+-- ctx.receipt_rows[1] hands the rows to the merchant + embedding step.
 local assets = require("rcpt.assets")
 
 return function(ctx)
@@ -19,4 +20,10 @@ return function(ctx)
   assets.write_receipt(ctx, r)
   assets.write_image(ctx, f)
   ctx.receipt_ids = { 1 }
+  -- the rows just written, for the after_receipt stage (no read-back):
+  -- receipt 1 is the whole image, so they are the document's own tables
+  local lines, words = ctx.lines or ctx.doc:lines(), ctx.words or ctx.doc:words()
+  ctx.receipt_rows = { [1] = function()
+    return require("rcpt.merchant_embed").rows_from_ocr(ctx.image_id, 1, lines, words)
+  end }
 end

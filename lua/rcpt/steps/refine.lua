@@ -20,4 +20,10 @@ return function(ctx)
   end
   ctx.rows = ctx.rows + rows
   ctx.receipt_ids = { rid }
+  -- the rows just written, for the after_receipt stage (no read-back)
+  -- (made when asked: the OCR document stays open for that stage)
+  local doc = ctx.doc
+  ctx.receipt_rows = { [rid] = function()
+    return require("rcpt.merchant_embed").rows_from_ocr(ctx.image_id, rid, doc:lines(), doc:words())
+  end }
 end

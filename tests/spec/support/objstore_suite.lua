@@ -216,6 +216,34 @@ function M.run(name, open)
       env.rmrf(dir)
     end)
 
+    it("puts a scratch file by moving it, and puts without fsync made durable by sync", function()
+      local dir = env.tmpdir()
+      local blob = binary_blob(200000)
+      env.write(dir .. "/scratch", blob)
+      assert.is_true(st:put_file("mv/blob", dir .. "/scratch", { content_type = "application/vnd.sqlite3",
+        move = true, no_sync = true }))
+      assert.is_true(st:put("mv/manifest.json", "{}", { content_type = "application/json", no_sync = true }))
+      assert.is_true(st:sync({ "mv/blob", "mv/manifest.json" }))
+      assert.is_true(st:get("mv/blob") == blob)
+      local h = st:head("mv/blob")
+      assert.are.equal(#blob, h.size)
+      assert.are.equal("application/vnd.sqlite3", h.content_type)
+      assert.are.equal(md5_of(blob), h.etag)
+      assert.are.equal("{}", st:get("mv/manifest.json"))
+      -- a file: store took the file itself; S3 uploaded it (the caller drops it)
+      local moved = io.open(dir .. "/scratch") == nil
+      assert.are.equal(st:url():match("^s3://") == nil, moved)
+      -- moving over an existing object replaces it whole
+      env.write(dir .. "/scratch2", "second")
+      assert.is_true(st:put_file("mv/blob", dir .. "/scratch2", { move = true }))
+      assert.are.equal("second", st:get("mv/blob"))
+      -- syncing a key that is not there: ENOTFOUND on a file: store (S3 has nothing to sync)
+      local ok, _, errname = st:sync({ "mv/none" })
+      if st:url():match("^s3://") then assert.is_true(ok) else assert.are.equal("ENOTFOUND", errname) end
+      assert.has_error(function() st:sync({ 1 }) end)
+      env.rmrf(dir)
+    end)
+
     it("uploads a large object in parts (multipart above the threshold) byte-identical", function()
       local big = assert(net.objects(st:url(), ctx.opts({ multipart_threshold = 6 * 1024 * 1024,
         part_size = 5 * 1024 * 1024 })))
