@@ -6,7 +6,8 @@
  * a tilted sheet of paper with dark text strokes, sensor-like noise) into
  * DIR/photo.jpg with the PHOTO and SCAN coefficients in DIR/coeffs.txt, then
  * times JPEG decode, the PHOTO perspective warp (~1500x3000), PNG encode of
- * the crop and a SCAN affine crop: median of N runs each, printed as
+ * the crop and a SCAN affine crop (warps and PNG encode on --threads T
+ * threads, 0 = the library's default): median of N runs each, printed as
  * "rcpt <what> <ms>" lines.  Peak RSS of one decode + warp + PNG encode is
  * measured in a child process (this program re-executed with --rss, which
  * reports its VmHWM). */
@@ -188,7 +189,7 @@ static int rss_mode(const char *path, int threads)
     free(bytes);
     if (rcpt_image_warp_perspective(&img, PHOTO_W, PHOTO_H, c, threads, &warped, &e))
         die("warp", &e);
-    if (rcpt_image_encode_png(&warped, -1, &png, &e))
+    if (rcpt_image_encode_png_mt(&warped, -1, threads, &png, &e))
         die("png", &e);
     rcpt_buf_free(&png);
     rcpt_image_free(&warped);
@@ -271,6 +272,7 @@ int main(int argc, char **argv)
     }
     printf("rcpt decode_ms %.1f\n", median(t, runs));
     printf("rcpt warp_threads %d\n", threads ? threads : rcpt_image_default_threads());
+    printf("rcpt png_threads %d\n", threads ? threads : rcpt_image_default_threads());
     for (int r = 0; r < runs; r++) {
         double t0 = now_ms(), c0 = cpu_ms();
         if (rcpt_image_warp_perspective(&img, PHOTO_W, PHOTO_H, pc, threads, &warped, &e))
@@ -285,10 +287,11 @@ int main(int argc, char **argv)
     size_t png_len = 0;
     for (int r = 0; r < runs; r++) {
         rcpt_buf png = RCPT_BUF_INIT;
-        double t0 = now_ms();
-        if (rcpt_image_encode_png(&warped, -1, &png, &e))
+        double t0 = now_ms(), c0 = cpu_ms();
+        if (rcpt_image_encode_png_mt(&warped, -1, threads, &png, &e))
             die("png", &e);
         t[r] = now_ms() - t0;
+        tc[r] = cpu_ms() - c0;
         png_len = png.len;
         if (r == 0) {
             snprintf(path, sizeof path, "%s/rcpt_crop.png", dir);
@@ -301,6 +304,7 @@ int main(int argc, char **argv)
         rcpt_buf_free(&png);
     }
     printf("rcpt png_encode_ms %.1f\n", median(t, runs));
+    printf("rcpt png_encode_cpu_ms %.1f\n", median(tc, runs));
     printf("rcpt png_bytes %zu\n", png_len);
     for (int r = 0; r < runs; r++) {
         double t0 = now_ms(), c0 = cpu_ms();

@@ -119,6 +119,8 @@ def main():
 
     res["pillow", "png_encode_ms"], res["pillow", "png_bytes"] = med(pil_png, runs)
     res["opencv", "png_encode_ms"], res["opencv", "png_bytes"] = med(cv_png, runs)
+    res["opencv", "png_encode_cpu_ms"] = CPU[cv_png]
+    res["pillow", "png_encode_cpu_ms"] = CPU[pil_png]
     res["pillow", "scan_crop_ms"], _ = med(
         lambda: pim.transform((sw, sh), Image.Transform.AFFINE, sc, Image.Resampling.BICUBIC), runs)
     ma = cv_matrix_from_pil(sc, False)[:2]
@@ -141,7 +143,8 @@ def main():
           f"medians of {runs} runs (ms); ratio = peer / rcpt (> 1: rcpt faster); "
           f"*_cpu_ms = process CPU time of all threads (Pillow: 1 run), less disturbed by other load")
     print(f"{'':18}{'rcpt':>10}{'pillow':>10}{'opencv':>10}{'pil/rcpt':>10}{'cv/rcpt':>10}")
-    for k in ("decode_ms", "photo_warp_ms", "photo_warp_cpu_ms", "png_encode_ms", "png_bytes",
+    for k in ("decode_ms", "photo_warp_ms", "photo_warp_cpu_ms", "png_encode_ms",
+              "png_encode_cpu_ms", "png_bytes",
               "scan_crop_ms", "scan_crop_cpu_ms", "peak_rss_mb"):
         r = rcpt.get(k, float("nan"))
         p, c = res["pillow", k], res["opencv", k]
@@ -150,9 +153,10 @@ def main():
               f"{p / r:>10.2f}{c / r:>10.2f}")
     fw = [l.split(":", 1)[1].strip() for l in cv2.getBuildInformation().splitlines()
           if "Parallel framework" in l]
-    print(f"threads: rcpt warp {int(rcpt.get('warp_threads', 0))} (rows shared out 16 at a time); "
-          f"OpenCV {cv2.getNumThreads()} (its default, {fw[0] if fw else '?'}); Pillow 1; "
-          f"decode and PNG encode use 1 thread on every side")
+    print(f"threads: rcpt warp {int(rcpt.get('warp_threads', 0))} (rows shared out 16 at a time), "
+          f"rcpt PNG encode {int(rcpt.get('png_threads', 0))} (strips of ~1 MB of rows); "
+          f"OpenCV warp {cv2.getNumThreads()} (its default, {fw[0] if fw else '?'}); Pillow 1; "
+          f"decode 1 thread on every side, PNG encode 1 thread in Pillow and OpenCV")
     print(f"decoded image: {rcpt.get('decoded_mb', float('nan')):.1f} MB; "
           f"rcpt peak RSS / decoded = {rcpt['peak_rss_mb'] / rcpt['decoded_mb']:.2f}")
     print(f"rcpt warp vs Pillow warp on this photo: max |diff| = {int(diff.max())}, "

@@ -6,11 +6,15 @@
  *                                               writes the top-10 ids (row numbers) to OUT
  *   vec_query sum    FILE N DIM T              plain threaded read of the same bytes
  *   vec_query load   FILE N DIM SNAP           write a snapshot, then time opening it
- *   vec_query compact DIR NDELTA BASE [eager]  build NDELTA deltas of 45+234 rows, apply
+ *   vec_query compact DIR NDELTA BASE [eager|lazy] [noverify]
+ *                                               build NDELTA deltas of 45+234 rows, apply
  *                                               them to a snapshot of BASE rows, write it
  *                                               (as the compactor does: a lazy collection,
- *                                               vectors copied from file to file; `eager`:
- *                                               every vector loaded into memory first)
+ *                                               vectors copied from file to file, every
+ *                                               input verified against its manifest's
+ *                                               checksum as on download; `eager`: every
+ *                                               vector loaded into memory first;
+ *                                               `noverify`: inputs not verified)
  *
  * Every figure is a median of several runs; peak memory is ru_maxrss. */
 #include "vec/vec.h"
@@ -360,7 +364,48 @@ static long long fsize(const char *p)
     return stat(p, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-static int compact(const char *dir, int ndelta, long base, int eager)
+/* The manifest of a bench input file, kept as PATH.manifest.json beside it
+ * (the delta files are reused between runs): as the compactor downloads it. */
+static int input_manifest(const char *path, const char *version, int64_t count, rcpt_vec_manifest *m)
+{
+    char mp[600];
+    snprintf(mp, sizeof mp, "%s.manifest.json", path);
+    rcpt_err err;
+    struct stat sd, sm;
+    /* a manifest older than its file (the file was made again) is made again */
+    FILE *f = stat(path, &sd) == 0 && stat(mp, &sm) == 0 && sm.st_mtime >= sd.st_mtime ? fopen(mp, "rb") : NULL;
+    if (f) {
+        char buf[2048];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        if (rcpt_vec_manifest_parse(buf, n, m, &err) == RCPT_OK)
+            return 0;
+    }
+    memset(m, 0, sizeof *m);
+    snprintf(m->format, sizeof m->format, "%s", RCPT_VEC_FORMAT);
+    m->format_version = RCPT_VEC_FORMAT_VERSION;
+    snprintf(m->kind, sizeof m->kind, "%s", version ? "snapshot" : "delta");
+    snprintf(m->collection, sizeof m->collection, "lines");
+    snprintf(m->version, sizeof m->version, "%s", version ? version : "");
+    m->dimension = 1536;
+    m->count = count;
+    snprintf(m->created_at, sizeof m->created_at, "2026-01-01T00:00:00Z");
+    if (rcpt_vec_xxh3_file(path, m->xxh3_128, &m->bytes, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    rcpt_buf b = RCPT_BUF_INIT;
+    rcpt_vec_manifest_json(m, &b);
+    f = fopen(mp, "wb");
+    if (f) {
+        fwrite(b.data, 1, b.len, f);
+        fclose(f);
+    }
+    rcpt_buf_free(&b);
+    return 0;
+}
+
+static int compact(const char *dir, int ndelta, long base, int eager, int verify)
 {
     const int dim = 1536;
     rcpt_err err;
@@ -401,11 +446,20 @@ static int compact(const char *dir, int ndelta, long base, int eager)
         }
         rcpt_vec_free(b);
     }
+    /* manifests of the inputs (made untimed, once) */
+    rcpt_vec_manifest *mans = calloc((size_t)ndelta + 1, sizeof *mans);
+    if (!mans || input_manifest(basep, "base", (base + 278) / 279 * 279, &mans[ndelta]))
+        return 1;
+    for (int r = 0; verify && r < ndelta; r++) {
+        snprintf(path, sizeof path, "%s/delta-%04d.sqlite", dir, r);
+        if (input_manifest(path, NULL, 279, &mans[r]))
+            return 1;
+    }
     /* the compaction: open the snapshot, apply every delta, write a new version */
     double cpu0 = cpu_s();
     double a = now();
     rcpt_vec_coll *c;
-    if (rcpt_vec_open_ex(basep, NULL, eager ? 0 : RCPT_VEC_LAZY, &c, &err)) {
+    if (rcpt_vec_open_ex(basep, verify ? &mans[ndelta] : NULL, eager ? 0 : RCPT_VEC_LAZY, &c, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -414,7 +468,7 @@ static int compact(const char *dir, int ndelta, long base, int eager)
     size_t merged_total = 0, merged;
     for (int r = 0; r < ndelta; r++) {
         snprintf(path, sizeof path, "%s/delta-%04d.sqlite", dir, r);
-        if (rcpt_vec_apply_file(c, path, NULL, &merged, &err)) {
+        if (rcpt_vec_apply_file(c, path, verify ? &mans[r] : NULL, &merged, &err)) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
@@ -428,13 +482,14 @@ static int compact(const char *dir, int ndelta, long base, int eager)
         return 1;
     }
     double total = now() - a;
-    printf("compact\t%s\tbase_rows=%ld\tdeltas=%d\tmerged=%zu\trows_out=%zu\tseconds=%.2f (open %.2f, apply %.2f, write+sha256 %.2f)\t"
+    printf("compact\t%s%s\tbase_rows=%ld\tdeltas=%d\tmerged=%zu\trows_out=%zu\tseconds=%.2f (open %.2f, apply %.2f, write+xxh3 %.2f)\t"
            "vectors_per_s=%.0f\tbytes_read=%lld\tbytes_written=%lld\tmaxrss_MB=%ld\tcpu_s=%.2f\n",
-           eager ? "eager" : "lazy", start, ndelta, merged_total, rcpt_vec_count(c), total, t_open, t_apply,
+           eager ? "eager" : "lazy", verify ? "" : ",noverify", start, ndelta, merged_total, rcpt_vec_count(c), total, t_open, t_apply,
            total - t_open - t_apply, merged_total / total, delta_bytes + fsize(basep),
            (long long)man.bytes, maxrss_mb(), cpu_s() - cpu0);
     printf("OUT %s\n", outp);
     rcpt_vec_free(c);
+    free(mans);
     return 0;
 }
 
@@ -449,7 +504,8 @@ int main(int argc, char **argv)
     if (argc >= 6 && !strcmp(argv[1], "load"))
         return load(argv[2], atol(argv[3]), atoi(argv[4]), argv[5]);
     if (argc >= 5 && !strcmp(argv[1], "compact"))
-        return compact(argv[2], atoi(argv[3]), atol(argv[4]), argc >= 6 && !strcmp(argv[5], "eager"));
+        return compact(argv[2], atoi(argv[3]), atol(argv[4]), argc >= 6 && !strcmp(argv[5], "eager"),
+                       !(argc >= 7 && !strcmp(argv[6], "noverify")));
     fprintf(stderr, "usage: see the comment at the top of bench/vec_query.c\n");
     return 2;
 }

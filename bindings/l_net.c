@@ -485,7 +485,8 @@ static int st_list(lua_State *L)
     lua_newtable(L);
     int prefixes = lua_gettop(L);
     lua_Integer ne = 0, np = 0;
-    const char *p = s->buf.data, *end = s->buf.data + s->buf.len;
+    /* an empty listing leaves buf.data NULL: NULL + 0 is undefined behaviour */
+    const char *p = s->buf.data, *end = p ? p + s->buf.len : NULL;
     while (p && p < end) {
         char tag = *p++;
         long long size = 0, mtime = 0;

@@ -211,7 +211,14 @@ static void push_manifest(lua_State *L, const rcpt_vec_manifest *m)
         lua_pushstring(L, m->version);
         lua_setfield(L, -2, "version");
     }
-    lua_pushstring(L, m->sha256); lua_setfield(L, -2, "sha256");
+    if (m->xxh3_128[0]) {
+        lua_pushstring(L, m->xxh3_128);
+        lua_setfield(L, -2, "xxh3_128");
+    }
+    if (m->sha256[0]) {
+        lua_pushstring(L, m->sha256);
+        lua_setfield(L, -2, "sha256");
+    }
     lua_pushinteger(L, (lua_Integer)m->bytes); lua_setfield(L, -2, "bytes");
     lua_pushstring(L, m->created_at); lua_setfield(L, -2, "created_at");
 }

@@ -1,5 +1,6 @@
 /* PNG (libpng) and JPEG (libjpeg-turbo) into an rcpt_buf. */
 #include "image.h"
+#include "image_internal.h"
 
 #include <setjmp.h>
 #include <stdio.h>
@@ -46,10 +47,20 @@ static void p_flush(png_structp png) { (void)png; }
 
 int rcpt_image_encode_png(const rcpt_image *img, int level, rcpt_buf *out, rcpt_err *err)
 {
+    return rcpt_image_encode_png_mt(img, level, 0, out, err);
+}
+
+int rcpt_image_encode_png_mt(const rcpt_image *img, int level, int threads, rcpt_buf *out,
+                             rcpt_err *err)
+{
     if (check_image(img, err))
         return RCPT_EINVAL;
     if (level < -1 || level > 9)
         return rcpt_err_set(err, RCPT_EINVAL, "png level %d: must be -1..9", level);
+    if (threads < 0 || threads > 64)
+        return rcpt_err_set(err, RCPT_EINVAL, "png threads %d: must be 0..64", threads);
+    if (level < 0) /* our own writer, threaded (encode_png.c) */
+        return rcpt_image__encode_png_fast(img, threads, out, err);
     png_dst dst = {out, ""};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &dst, p_error, p_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -68,18 +79,7 @@ int rcpt_image_encode_png(const rcpt_image *img, int level, rcpt_buf *out, rcpt_
            : img->channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_RGB_ALPHA;
     png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height, 8, ct,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    if (level < 0) {
-        /* Speed first, as OpenCV's default does: one cheap filter (SUB),
-         * zlib level 1 with the run-length strategy.  libpng's adaptive
-         * filter choice tries all five filters per row, which costs more than
-         * the deflate itself at level 1; RLE only looks for repeats, which is
-         * what a SUB-filtered receipt (flat paper) is made of. */
-        png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
-        png_set_compression_level(png, Z_BEST_SPEED);
-        png_set_compression_strategy(png, Z_RLE);
-    } else {
-        png_set_compression_level(png, level);
-    }
+    png_set_compression_level(png, level);
     png_write_info(png, info);
     for (int y = 0; y < img->height; y++)
         png_write_row(png, img->px + (size_t)y * img->stride);

@@ -69,11 +69,17 @@ int rcpt_image_info_mem(const void *data, size_t len, rcpt_image_info *info, rcp
 int rcpt_image_decode(const void *data, size_t len, uint64_t max_pixels, rcpt_image *out,
                       rcpt_err *err);
 
-/* PNG in the image's own mode (gray / RGB / RGBA).  level: zlib level 0..9,
- * or -1 for our default (level 1, SUB filter, Z_RLE: OpenCV's default, fast;
- * receipts are mostly flat paper, which compresses well anyway).
+/* PNG in the image's own mode (gray / RGB / RGBA).  level: zlib level 0..9
+ * (libpng, adaptive filters, one thread), or -1 for our default: SUB
+ * filter, zlib level 1, Z_RLE (OpenCV's settings; receipts are mostly flat
+ * paper, which compresses well anyway), written by our own encoder that
+ * deflates strips of about 1 MB of rows on `threads` threads
+ * (0 = rcpt_image_default_threads()).  With level -1 the file is the same
+ * bytes for every thread count (core/image/encode_png.c, docs/image.md).
  * Appends to out. */
 int rcpt_image_encode_png(const rcpt_image *img, int level, rcpt_buf *out, rcpt_err *err);
+int rcpt_image_encode_png_mt(const rcpt_image *img, int level, int threads, rcpt_buf *out,
+                             rcpt_err *err);
 /* Baseline JPEG, 4:2:0, quality 1..100 (the CDN uses 85).  RGBA is flattened
  * by dropping alpha (Pillow's convert("RGB")); gray stays gray.  Appends. */
 int rcpt_image_encode_jpeg(const rcpt_image *img, int quality, rcpt_buf *out, rcpt_err *err);

@@ -15,4 +15,9 @@ void rcpt_image__unpremultiply(rcpt_image *img);
 int rcpt_image__resize(const rcpt_image *src, int width, int height, int threads, int simd,
                        rcpt_image *out, rcpt_err *err);
 
+/* The default PNG encoder (encode_png.c): SUB filter, zlib level 1, Z_RLE,
+ * strips deflated on `threads` threads (0 = default); img already checked. */
+int rcpt_image__encode_png_fast(const rcpt_image *img, int threads, rcpt_buf *out,
+                                rcpt_err *err);
+
 #endif

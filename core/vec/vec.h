@@ -193,7 +193,13 @@ typedef struct rcpt_vec_manifest {
     int dimension;
     int64_t count;
     char version[128];     /* snapshot version id ("" for deltas) */
-    char sha256[65];       /* hex digest of the file's bytes */
+    /* The content checksum of the file's bytes: xxh3_128 (32 hex digits, the
+     * canonical big-endian form xxh128sum prints) in files written by this
+     * rcpt; sha256 (64 hex) in manifests of older ones, still verified.
+     * "" = absent; xxh3_128 is the one verified when both are set.  It guards against corrupt, torn or
+     * truncated files, not against an adversary (docs/vector-format.md). */
+    char xxh3_128[33];
+    char sha256[65];
     int64_t bytes;         /* file size */
     char created_at[32];   /* UTC, 2026-01-02T03:04:05Z */
 } rcpt_vec_manifest;
@@ -224,9 +230,11 @@ int rcpt_vec_open_ex(const char *path, const rcpt_vec_manifest *man, int flags,
 /* Open path (verified against man when given) and apply it to dst. */
 int rcpt_vec_apply_file(rcpt_vec_coll *dst, const char *path, const rcpt_vec_manifest *man,
                         size_t *merged, rcpt_err *err);
-/* Check the file's size and sha256 against the manifest: RCPT_ECORRUPT on a
- * mismatch. */
+/* Check the file's size and checksum (xxh3_128, or sha256 of an older
+ * manifest) against the manifest: RCPT_ECORRUPT on a mismatch. */
 int rcpt_vec_verify(const char *path, const rcpt_vec_manifest *man, rcpt_err *err);
+/* Hex XXH3-128 of a file (out: 33 bytes, canonical big-endian order). */
+int rcpt_vec_xxh3_file(const char *path, char out[33], int64_t *bytes, rcpt_err *err);
 /* Hex sha256 of a file (out: 65 bytes). */
 int rcpt_vec_sha256_file(const char *path, char out[65], int64_t *bytes, rcpt_err *err);
 /* Hex sha256 of data[0..len) (out: 65 bytes). */

@@ -10,7 +10,7 @@
 -- The library (M.lib, used by `rcpt vec`):
 --   local lib = require("rcpt.debug_vec").lib
 --   lib.open(env, coll) -> coll, version, manifest | nil   (kept in memory per version)
---   lib.stats(env, coll) -> { collection, version, count, dimension, bytes, sha256,
+--   lib.stats(env, coll) -> { collection, version, count, dimension, bytes, checksum ("xxh3_128:<hex>", or "sha256:<hex>" for an older manifest),
 --                            created_at, versions = {...}, pending_runs, pending_metadata }
 --   lib.query(env, coll, text_or_vector, { k =, where = }) -> { {id, score, document, metadata}, ... }
 --       text -> embedded with the local embedder (rcpt.embed) at the snapshot's dimension;
@@ -44,7 +44,8 @@ function L.stats(env, coll_name)
   local t = { collection = coll_name, version = version or json.null, count = 0 }
   if coll then
     t.count, t.dimension = coll:count(), coll:dim()
-    t.bytes, t.sha256, t.created_at = man.bytes, man.sha256, man.created_at
+    t.bytes, t.created_at = man.bytes, man.created_at
+    t.checksum = man.xxh3_128 and ("xxh3_128:" .. man.xxh3_128) or ("sha256:" .. tostring(man.sha256))
   end
   t.versions = vectors.versions(env, coll_name)
   local work = require("rcpt.compaction").pending(env, coll_name)
@@ -64,7 +65,7 @@ function L.format_stats(t)
   if t.dimension then
     lines[#lines + 1] = string.format("dimension   %d", t.dimension)
     lines[#lines + 1] = string.format("size        %d bytes (%.1f MB)", t.bytes, t.bytes / 1e6)
-    lines[#lines + 1] = string.format("sha256      %s", t.sha256)
+    lines[#lines + 1] = string.format("checksum    %s", t.checksum)
     lines[#lines + 1] = string.format("created_at  %s", t.created_at)
   end
   lines[#lines + 1] = string.format("versions    %d kept: %s", #t.versions, table.concat(t.versions, ", "))

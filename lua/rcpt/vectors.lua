@@ -26,14 +26,15 @@
 -- the pointer.  A reader follows the pointer, so it only ever sees a version
 -- whose two objects are complete; a crash before the pointer moves leaves an
 -- unpublished version that pruning removes later.  Every download is checked
--- against the manifest's sha256 (and size); a mismatch is an error, never a
--- silently used file.
+-- against the manifest's checksum (and size); a mismatch is an error, never a
+-- silently used file.  The checksum is XXH3-128 (sha256 in manifests of
+-- older versions): it catches corrupt, torn or truncated files, not forgery.
 --
 -- Local cache: downloaded (and freshly published) snapshots are kept under
 -- RCPT_VEC_CACHE (default $TMPDIR/rcpt-vec-cache) as {bucket}/{coll}/{version}/,
 -- so the next compaction or query on this machine does not download them
 -- again.  A cached file is used when its manifest is there and its size
--- matches; its sha256 was checked when it entered the cache.
+-- matches; its checksum was checked when it entered the cache.
 local vec = require("rcpt.vec")
 local store = require("rcpt.store")
 
@@ -406,7 +407,7 @@ function M.publish(env, coll_name, coll, opts)
   local o = objects(env)
   local prefix = M.snapshot_prefix(coll_name, version)
   local ok, msg = o:put_file(prefix .. M.SNAPSHOT_FILE, path, { content_type = "application/vnd.sqlite3",
-    metadata = { snapshot_version = version, sha256 = man.sha256 } })
+    metadata = { snapshot_version = version, xxh3_128 = man.xxh3_128 } })
   if ok then
     hook("uploaded_file")
     ok, msg = o:put(prefix .. M.MANIFEST_FILE, json, { content_type = "application/json" })

@@ -458,15 +458,65 @@ static void test_files(void)
     CHECK_STR(man.kind, "snapshot");
     char hex[65];
     int64_t bytes;
-    CHECK_INT(rcpt_vec_sha256_file(snap, hex, &bytes, &err), RCPT_OK);
-    CHECK_STR(man.sha256, hex);
+    /* new manifests carry xxh3_128 (and no sha256) */
+    CHECK_INT(rcpt_vec_xxh3_file(snap, hex, &bytes, &err), RCPT_OK);
+    CHECK_INT(strlen(hex), 32);
+    CHECK_STR(man.xxh3_128, hex);
+    CHECK_STR(man.sha256, "");
     CHECK_INT(man.bytes, bytes);
+    CHECK(strstr(mj.data, "\"xxh3_128\":\"") != NULL && strstr(mj.data, "sha256") == NULL);
     rcpt_vec_manifest man2;
     CHECK_INT(rcpt_vec_manifest_parse(mj.data, mj.len, &man2, &err), RCPT_OK);
-    CHECK_STR(man2.sha256, man.sha256);
+    CHECK_STR(man2.xxh3_128, man.xxh3_128);
     CHECK_STR(man2.version, "20260101T000000Z-abc");
     CHECK_INT(man2.count, 301);
     CHECK_INT(rcpt_vec_verify(snap, &man2, &err), RCPT_OK);
+    {
+        /* XXH3-128 of known bytes, as xxh128sum prints it: "" and "abc" */
+        char kh[33];
+        char kp[512];
+        snprintf(kp, sizeof kp, "%s/known.bin", tmpdir);
+        FILE *kf = fopen(kp, "wb");
+        fclose(kf);
+        CHECK_INT(rcpt_vec_xxh3_file(kp, kh, NULL, &err), RCPT_OK);
+        CHECK_STR(kh, "99aa06d3014798d86001c324468d497f");
+        kf = fopen(kp, "wb");
+        fputs("abc", kf);
+        fclose(kf);
+        CHECK_INT(rcpt_vec_xxh3_file(kp, kh, NULL, &err), RCPT_OK);
+        CHECK_STR(kh, "06b05ab6733a618578af5f94892f3950");
+        unlink(kp);
+    }
+    {
+        /* a manifest of an older rcpt: sha256 instead of xxh3_128, still verified */
+        rcpt_vec_manifest old = man2;
+        old.xxh3_128[0] = '\0';
+        CHECK_INT(rcpt_vec_sha256_file(snap, old.sha256, NULL, &err), RCPT_OK);
+        rcpt_buf oj = RCPT_BUF_INIT;
+        CHECK_INT(rcpt_vec_manifest_json(&old, &oj), RCPT_OK);
+        CHECK(strstr(oj.data, "\"sha256\":\"") != NULL && strstr(oj.data, "xxh3_128") == NULL);
+        rcpt_vec_manifest old2;
+        CHECK_INT(rcpt_vec_manifest_parse(oj.data, oj.len, &old2, &err), RCPT_OK);
+        CHECK_STR(old2.sha256, old.sha256);
+        CHECK_STR(old2.xxh3_128, "");
+        CHECK_INT(rcpt_vec_verify(snap, &old2, &err), RCPT_OK);
+        old2.sha256[10] = old2.sha256[10] == '0' ? '1' : '0';
+        CHECK_INT(rcpt_vec_verify(snap, &old2, &err), RCPT_ECORRUPT);
+        CHECK(strstr(err.msg, "sha256") != NULL);
+        rcpt_buf_free(&oj);
+        /* neither checksum: a clear error naming both */
+        const char *none = "{\"format\":\"rcpt-vec\",\"format_version\":1,\"kind\":\"delta\","
+                           "\"collection\":\"lines\",\"dimension\":24,\"count\":1,\"version\":null,"
+                           "\"bytes\":10}";
+        CHECK_INT(rcpt_vec_manifest_parse(none, strlen(none), &old2, &err), RCPT_EINVAL);
+        CHECK(strstr(err.msg, "xxh3_128") != NULL && strstr(err.msg, "sha256") != NULL);
+        /* a malformed xxh3_128 */
+        const char *shortx = "{\"format\":\"rcpt-vec\",\"format_version\":1,\"kind\":\"delta\","
+                             "\"collection\":\"lines\",\"dimension\":24,\"count\":1,\"version\":null,"
+                             "\"bytes\":10,\"xxh3_128\":\"abc\"}";
+        CHECK_INT(rcpt_vec_manifest_parse(shortx, strlen(shortx), &old2, &err), RCPT_EINVAL);
+        CHECK(strstr(err.msg, "manifest.xxh3_128") != NULL);
+    }
     /* no temp file left behind */
     char cmd[200];
     snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp- >/dev/null", tmpdir);
@@ -536,7 +586,7 @@ static void test_files(void)
         copy_file(snap, bad, -1, off);
         if (rcpt_vec_open(bad, &man, &r, &err) != RCPT_ECORRUPT)
             bad_flip++;
-        else if (!strstr(err.msg, "sha256"))
+        else if (!strstr(err.msg, "checksum mismatch: xxh3_128"))
             bad_flip++;
         /* without the manifest: an error, or the same shape (a flipped
          * document byte cannot be seen without the checksum) */

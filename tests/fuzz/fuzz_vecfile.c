@@ -3,7 +3,7 @@
  *   - without a manifest: accepted (and then every row must be readable:
  *     ids found again, vectors of unit length, metadata iterable and
  *     printable as JSON) or refused with ECORRUPT / ENOMEM, never a crash;
- *   - with the file's true manifest (size and sha256 computed here, the rest
+ *   - with the file's true manifest (size and xxh3_128 computed here, the rest
  *     from what the file says): the same verdict and the same rows;
  *   - with a manifest whose checksum, or size, does not match: ECORRUPT,
  *     never a collection (a damaged file is never a wrong answer).
@@ -92,7 +92,7 @@ static void manifest_text(const uint8_t *data, size_t size)
     FUZZ_CHECK(!strcmp(m.format, m2.format) && m.format_version == m2.format_version &&
                    !strcmp(m.kind, m2.kind) && !strcmp(m.collection, m2.collection) &&
                    m.dimension == m2.dimension && m.count == m2.count && !strcmp(m.version, m2.version) &&
-                   !strcmp(m.sha256, m2.sha256) && m.bytes == m2.bytes && !strcmp(m.created_at, m2.created_at),
+                   !strcmp(m.sha256, m2.sha256) && !strcmp(m.xxh3_128, m2.xxh3_128) && m.bytes == m2.bytes && !strcmp(m.created_at, m2.created_at),
                "manifest changed in a round trip:\n%.*s", (int)js.len, js.data);
     rcpt_buf_free(&js);
 }
@@ -133,8 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         m.dimension = rcpt_vec_dim(c);
         m.count = (int64_t)rcpt_vec_count(c);
     }
-    FUZZ_CHECK(rcpt_vec_sha256_file(path, m.sha256, &m.bytes, &err) == RCPT_OK, "sha256: %s", err.msg);
-    FUZZ_CHECK(m.bytes == (int64_t)size, "sha256_file saw %lld bytes of %zu", (long long)m.bytes, size);
+    FUZZ_CHECK(rcpt_vec_xxh3_file(path, m.xxh3_128, &m.bytes, &err) == RCPT_OK, "xxh3_128: %s", err.msg);
+    FUZZ_CHECK(m.bytes == (int64_t)size, "xxh3_file saw %lld bytes of %zu", (long long)m.bytes, size);
     if (c) {
         /* kind and version are not exposed by the collection: try the two kinds */
         static const char *const kinds[] = {"delta", "snapshot"};
@@ -154,10 +154,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* a checksum that does not match, then a size that does not match */
     rcpt_vec_manifest bad = m;
-    bad.sha256[0] = bad.sha256[0] == '0' ? '1' : '0';
+    bad.xxh3_128[0] = bad.xxh3_128[0] == '0' ? '1' : '0';
     rcpt_vec_coll *c3 = NULL;
     rc = rcpt_vec_open(path, &bad, &c3, &err);
-    FUZZ_CHECK(rc == RCPT_ECORRUPT && c3 == NULL, "wrong sha256 accepted (rc %d)", rc);
+    FUZZ_CHECK(rc == RCPT_ECORRUPT && c3 == NULL, "wrong xxh3_128 accepted (rc %d)", rc);
+    FUZZ_CHECK(rcpt_vec_verify(path, &bad, &err) == RCPT_ECORRUPT, "verify accepted a wrong xxh3_128");
+    /* an older manifest's sha256, right then wrong */
+    bad = m;
+    bad.xxh3_128[0] = '\0';
+    FUZZ_CHECK(rcpt_vec_sha256_file(path, bad.sha256, NULL, &err) == RCPT_OK, "sha256: %s", err.msg);
+    FUZZ_CHECK(rcpt_vec_verify(path, &bad, &err) == RCPT_OK, "verify refused the right sha256: %s", err.msg);
+    bad.sha256[0] = bad.sha256[0] == '0' ? '1' : '0';
     FUZZ_CHECK(rcpt_vec_verify(path, &bad, &err) == RCPT_ECORRUPT, "verify accepted a wrong sha256");
     bad = m;
     bad.bytes++;
