@@ -73,12 +73,14 @@ decision, then the step above; RCPT_COMPACT_AFTER off), 1,000 receipts in the st
     VmHWM 82 MB; the CDN resizes (3 LANCZOS downscales of 3 MP) 131 ms of CPU
   pipebench (resize: AVX2 integer passes, exact, and rows over the 2 CPUs), load average 2.3:
     median 200 ms wall (196..210), CPU median 195 ms, VmHWM 92 MB over 8 warm receipts
-    load_image (PNG decode, libpng+zlib) 33, native 111 (raw PNG encode 24-42, the 3 resizes 26,
-    4 JPEG encodes 15, sha256 6, receipt rows + objects ~21), resolve 12, embed 10,
-    write_deltas 25, store_ocr 5, parse 2 ms
-  NOT under the 50 ms goal: the image work alone is ~115 ms of CPU.  Next: store the upload's
-  own bytes as raw/<id>.png when it already is an 8-bit PNG in the decoded mode (same pixels
-  and sha256; saves the re-encode), a faster inflate (libdeflate) for the decode, and the CDN
-  encodes on the second core beside the PNG
+  pipebench merged with main a7847d9 (its PNG encoder deflates strips on both CPUs), load
+  average 1.5: median 121 ms wall (118..129), CPU median 130 ms, VmHWM 95 MB, 8 warm receipts
+    load_image (PNG decode, libpng+zlib) 28, native 54 (raw PNG encode 8, the 3 resizes 15,
+    4 JPEG encodes 10, sha256 6, receipt rows + objects ~15), resolve 8, embed 6,
+    write_deltas 19, store_ocr 3, parse 1, rest 1 ms
+  NOT under the 50 ms goal: the image work is ~65 ms of it (the PNG decode alone 28).  Next: a
+  faster inflate (libdeflate) or decoding on both CPUs is not possible with one zlib stream, so
+  libdeflate; the 4 JPEG encodes + sha256 on the second core beside each other; fewer fsyncs
+  in write_deltas
 NOTE
 if [ -x "$B/bench/bench_embed_local" ]; then "$B/bench/bench_embed_local"; fi
