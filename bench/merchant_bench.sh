@@ -78,9 +78,8 @@ decision, then the step above; RCPT_COMPACT_AFTER off), 1,000 receipts in the st
     load_image (PNG decode, libpng+zlib) 28, native 54 (raw PNG encode 8, the 3 resizes 15,
     4 JPEG encodes 10, sha256 6, receipt rows + objects ~15), resolve 8, embed 6,
     write_deltas 19, store_ocr 3, parse 1, rest 1 ms
-  NOT under the 50 ms goal: the image work is ~65 ms of it (the PNG decode alone 28).  Next: a
-  faster inflate (libdeflate) or decoding on both CPUs is not possible with one zlib stream, so
-  libdeflate; the 4 JPEG encodes + sha256 on the second core beside each other; fewer fsyncs
-  in write_deltas
+  NOT under the 50 ms goal: the image work is ~65 ms of it (the PNG decode alone 28: one zlib
+  stream, so one core).  Next: a faster inflate (libdeflate); the 4 JPEG encodes and the sha256
+  on the second core beside each other; fewer fsyncs in write_deltas
 NOTE
 if [ -x "$B/bench/bench_embed_local" ]; then "$B/bench/bench_embed_local"; fi
