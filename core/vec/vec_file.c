@@ -919,9 +919,6 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
         vec_file_row row;
         if ((rc = vec_file_row_read(st, path, nrow, &meta, 0, &row, err)))
             goto out;
-        const char *id = row.id, *doc = row.doc, *md = row.md;
-        const void *blob = row.blob;
-        int idlen = row.idlen, blen = row.blen, doclen = row.doclen, mdlen = row.mdlen;
         if (batch_reserve(&b, b.n + 1)) {
             rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
             goto out;
@@ -930,28 +927,28 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
         if (b.src) {
             /* the vector stays in the file: check it here, as upsert would
              * (the copy is to an aligned buffer that stays in cache) */
-            memcpy(scratch, blob, (size_t)blen);
+            memcpy(scratch, row.blob, (size_t)row.blen);
             double nrm = vec_norm_check(scratch, (int)dim);
             if (!isfinite(nrm) || fabs(nrm - 1.0) > 1e-3) {
                 rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu] (id %.80s): vector length %g, "
-                                  "expected 1", path, nrow, id, nrm);
+                                  "expected 1", path, nrow, row.id, nrm);
                 goto out;
             }
             b.refs[i] = (vec_ref){b.src, sqlite3_column_int64(st, 4)};
         } else {
             float *v = b.vecs + i * (size_t)dim;
             if (is_little_endian())
-                memcpy(v, blob, (size_t)blen);
+                memcpy(v, row.blob, (size_t)row.blen);
             else
-                bswap32_copy(v, blob, (size_t)dim);
+                bswap32_copy(v, row.blob, (size_t)dim);
         }
         size_t nkv;
         /* the row's name is formatted only for an error: per row, it cost
          * as much as parsing the metadata */
-        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, "", &b.kvs[i], &nkv, err))) {
+        if ((rc = rcpt_vec_json_parse(row.md, (size_t)row.mdlen, "", &b.kvs[i], &nkv, err))) {
             if (err) {
                 char m[sizeof err->msg];
-                int k = snprintf(m, sizeof m, "%.200s: rows[%zu] (id %.80s).metadata", path, nrow, id);
+                int k = snprintf(m, sizeof m, "%.200s: rows[%zu] (id %.80s).metadata", path, nrow, row.id);
                 if (k > 0 && (size_t)k < sizeof m) {
                     size_t ml = strnlen(err->msg, sizeof m - (size_t)k - 1);
                     memmove(m + k, err->msg, ml);
@@ -963,11 +960,11 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
             goto out;
         }
         b.off[2 * i] = b.strs.len;
-        rcpt_buf_append(&b.strs, id, (size_t)idlen + 1);
+        rcpt_buf_append(&b.strs, row.id, (size_t)row.idlen + 1);
         b.off[2 * i + 1] = b.strs.len;
-        rcpt_buf_append(&b.strs, doc, (size_t)doclen);
+        rcpt_buf_append(&b.strs, row.doc, (size_t)row.doclen);
         rcpt_buf_putc(&b.strs, '\0');
-        b.rows[i].doc_len = (size_t)doclen;
+        b.rows[i].doc_len = (size_t)row.doclen;
         b.rows[i].meta = b.kvs[i];
         b.rows[i].nmeta = nkv;
         b.n++;

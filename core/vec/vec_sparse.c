@@ -155,9 +155,6 @@ int rcpt_vec_sparse_open(const char *path, const rcpt_vec_manifest *man, double 
         vec_file_row row;
         if ((rc = vec_file_row_read(st, path, nrow, &meta, 1, &row, err)))
             goto out;
-        const char *id = row.id, *doc = row.doc, *md = row.md;
-        const void *blob = row.blob;
-        int idlen = row.idlen, blen = row.blen, doclen = row.doclen, mdlen = row.mdlen;
         /* little-endian on disk, like every host rcpt runs on (vec_file.c
          * swaps on a big-endian one; this reader refuses to run there) */
         const uint16_t one16 = 1;
@@ -167,14 +164,14 @@ int rcpt_vec_sparse_open(const char *path, const rcpt_vec_manifest *man, double 
             rc = rcpt_err_set(err, RCPT_EINVAL, "%s: sparse reading needs a little-endian host", path);
             goto out;
         }
-        memcpy(vbuf, blob, (size_t)blen);
+        memcpy(vbuf, row.blob, (size_t)row.blen);
         double ss = 0;
         for (int j = 0; j < (int)dim; j++)
             ss += (double)vbuf[j] * vbuf[j];
         double nrm = sqrt(ss);
         if (!isfinite(nrm) || fabs(nrm - 1.0) > 1e-3) {
             rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu] (id %.80s): vector length %g, "
-                              "expected 1", path, nrow, id, nrm);
+                              "expected 1", path, nrow, row.id, nrm);
             goto out;
         }
         if (sp_push(s, vbuf, (int)dim)) {
@@ -191,18 +188,18 @@ int rcpt_vec_sparse_open(const char *path, const rcpt_vec_manifest *man, double 
         }
         size_t i = b->n, nkv;
         char what[160];
-        snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s).metadata", path, nrow, id);
-        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, what, &b->kvs[i], &nkv, err))) {
+        snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s).metadata", path, nrow, row.id);
+        if ((rc = rcpt_vec_json_parse(row.md, (size_t)row.mdlen, what, &b->kvs[i], &nkv, err))) {
             rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
             goto out;
         }
         b->off[2 * i] = b->strs.len;
-        rcpt_buf_append(&b->strs, id, (size_t)idlen + 1);
+        rcpt_buf_append(&b->strs, row.id, (size_t)row.idlen + 1);
         b->off[2 * i + 1] = b->strs.len;
-        rcpt_buf_append(&b->strs, doc, (size_t)doclen);
+        rcpt_buf_append(&b->strs, row.doc, (size_t)row.doclen);
         rcpt_buf_putc(&b->strs, '\0');
         memset(&b->rows[i], 0, sizeof b->rows[i]);
-        b->rows[i].doc_len = (size_t)doclen;
+        b->rows[i].doc_len = (size_t)row.doclen;
         b->rows[i].meta = b->kvs[i];
         b->rows[i].nmeta = nkv;
         b->n++;
