@@ -40,6 +40,34 @@ static void bswap32_copy(void *dst, const void *src, size_t nfloats)
     }
 }
 
+/* Feed the rest of fd to update in chunks of buf; *total += bytes read. */
+static int feed_file(int fd, const char *path, unsigned char *buf, size_t bufsz,
+                     void (*update)(void *ctx, const void *p, size_t n), void *ctx,
+                     int64_t *total, rcpt_err *err)
+{
+    for (;;) {
+        ssize_t n = read(fd, buf, bufsz);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return rcpt_err_set(err, RCPT_EIO, "%s: read: %s", path, strerror(errno));
+        if (n == 0)
+            return RCPT_OK;
+        update(ctx, buf, (size_t)n);
+        *total += n;
+    }
+}
+
+static void sha256_update(void *ctx, const void *p, size_t n)
+{
+    EVP_DigestUpdate(ctx, p, n);
+}
+
+static void xxh3_update(void *st, const void *p, size_t n)
+{
+    XXH3_128bits_update(st, p, n);
+}
+
 /* ---- sha256 ---------------------------------------------------------------------- */
 static void hex32(const unsigned char md[32], char out[65])
 {
@@ -76,19 +104,8 @@ int rcpt_vec_sha256_file(const char *path, char out[65], int64_t *bytes, rcpt_er
         rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: cannot start sha256", path);
         goto out;
     }
-    for (;;) {
-        ssize_t n = read(fd, buf, bufsz);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = rcpt_err_set(err, RCPT_EIO, "%s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
-        total += n;
-    }
+    if ((rc = feed_file(fd, path, buf, bufsz, sha256_update, ctx, &total, err)))
+        goto out;
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_DigestFinal_ex(ctx, md, &mdlen);
@@ -123,19 +140,8 @@ int rcpt_vec_xxh3_file(const char *path, char out[33], int64_t *bytes, rcpt_err 
         rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: cannot start xxh3_128", path);
         goto out;
     }
-    for (;;) {
-        ssize_t n = read(fd, buf, bufsz);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = rcpt_err_set(err, RCPT_EIO, "%s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        XXH3_128bits_update(st, buf, (size_t)n);
-        total += n;
-    }
+    if ((rc = feed_file(fd, path, buf, bufsz, xxh3_update, st, &total, err)))
+        goto out;
     XXH128_canonical_t canon;
     XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(st));
     static const char digits[] = "0123456789abcdef";
