@@ -331,22 +331,40 @@ static void prune_dirs(const char *root, const char *path)
 
 /* ---- operations ------------------------------------------------------------------- */
 
+/* The file a put of key writes (*path, the caller frees it), its parent
+ * directories made; a key that other keys lie under is refused. */
+static int put_path(fstore *f, const char *key, char **path, rcpt_err *err)
+{
+    const char *url = f->base.url;
+    *path = NULL;
+    int rc = check_reserved(f, key, err);
+    if (rc)
+        return rc;
+    char *p = join(f->dir, key, NULL);
+    if (!p)
+        return rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", url);
+    rc = mkparents(f->dir, p, url, key, err);
+    struct stat st;
+    if (rc == RCPT_OK && stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+        rc = rcpt_err_set(err, RCPT_ECONFLICT,
+                          "%s: %s: other keys lie under this one (the file store cannot hold both)", url, key);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    *path = p;
+    return RCPT_OK;
+}
+
 static int f_put_common(fstore *f, const char *key, const void *data, size_t len, int src_fd,
                         const rcpt_objstore_put_opts *o, const rcpt_objstore_info *copy_from,
                         rcpt_err *err)
 {
     const char *url = f->base.url;
-    int rc = check_reserved(f, key, err);
+    char *path;
+    int rc = put_path(f, key, &path, err);
     if (rc)
         return rc;
-    char *path = join(f->dir, key, NULL);
-    if (!path)
-        return rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", url);
-    rc = mkparents(f->dir, path, url, key, err);
-    struct stat st;
-    if (rc == RCPT_OK && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        rc = rcpt_err_set(err, RCPT_ECONFLICT,
-                          "%s: %s: other keys lie under this one (the file store cannot hold both)", url, key);
     awriter w;
     if (rc == RCPT_OK)
         rc = aw_open(&w, path, url, key, err);
@@ -415,17 +433,10 @@ static int put_moved(fstore *f, const char *key, const char *src, int fd, const 
 {
     const char *url = f->base.url;
     *moved = 0;
-    int rc = check_reserved(f, key, err);
+    char *path;
+    int rc = put_path(f, key, &path, err);
     if (rc)
         return rc;
-    char *path = join(f->dir, key, NULL);
-    if (!path)
-        return rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", url);
-    rc = mkparents(f->dir, path, url, key, err);
-    struct stat st;
-    if (rc == RCPT_OK && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        rc = rcpt_err_set(err, RCPT_ECONFLICT,
-                          "%s: %s: other keys lie under this one (the file store cannot hold both)", url, key);
     EVP_MD_CTX *md5 = NULL;
     char *chunk = NULL;
     long long size = 0;

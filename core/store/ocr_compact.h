@@ -16,5 +16,11 @@ int rcpt__ocr_rows_compact(const char *image_id, const rcpt_ocr_doc *doc, int im
  * move: use out->data + *json_off).  pk/sk name the row in errors. */
 int rcpt__ocr_render(const char *pk, const char *sk, const void *blob, size_t len, rcpt_buf *out,
                      size_t *json_off, size_t *json_len, rcpt_err *err);
+/* What an OCR write replaces (rcpt_store_put_ocr and the SQLite backend's
+ * put_ocr): in partition pk = "IMAGE#<image_id>", the image's Line/Word/
+ * Letter rows (image_level) and receipt receipt_id's (when > 0).  del points
+ * into rprefix; returns the number of del entries. */
+size_t rcpt__ocr_replace_set(const char *image_id, int image_level, int receipt_id, char pk[64],
+                             char rprefix[48], rcpt_replace del[2]);
 
 #endif

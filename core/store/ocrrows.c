@@ -540,11 +540,24 @@ int rcpt__ocr_render(const char *pk, const char *sk, const void *blob, size_t le
     return RCPT_OK;
 }
 
-int rcpt_store_put_ocr(rcpt_store *st, const char *image_id, const rcpt_ocr_doc *doc,
-                       int image_level, int receipt_id, rcpt_err *err)
+size_t rcpt__ocr_replace_set(const char *image_id, int image_level, int receipt_id, char pk[64],
+                             char rprefix[48], rcpt_replace del[2])
 {
     static const char *const IMG_T[] = {"LINE", "WORD", "LETTER"};
     static const char *const REC_T[] = {"RECEIPT_LINE", "RECEIPT_WORD", "RECEIPT_LETTER"};
+    snprintf(pk, 64, "IMAGE#%s", image_id);
+    snprintf(rprefix, 48, "RECEIPT#%05d#LINE#", receipt_id);
+    size_t nd = 0;
+    if (image_level)
+        del[nd++] = (rcpt_replace){"LINE#", IMG_T, 3};
+    if (receipt_id > 0)
+        del[nd++] = (rcpt_replace){rprefix, REC_T, 3};
+    return nd;
+}
+
+int rcpt_store_put_ocr(rcpt_store *st, const char *image_id, const rcpt_ocr_doc *doc,
+                       int image_level, int receipt_id, rcpt_err *err)
+{
     if (st->ops->put_ocr)
         return st->ops->put_ocr(st, image_id, doc, image_level, receipt_id, err);
     rcpt_buf arena = RCPT_BUF_INIT;
@@ -556,14 +569,8 @@ int rcpt_store_put_ocr(rcpt_store *st, const char *image_id, const rcpt_ocr_doc 
         return rc;
     }
     char pk[64], rprefix[48];
-    snprintf(pk, sizeof pk, "IMAGE#%s", image_id);
-    snprintf(rprefix, sizeof rprefix, "RECEIPT#%05d#LINE#", receipt_id);
     rcpt_replace del[2];
-    size_t nd = 0;
-    if (image_level)
-        del[nd++] = (rcpt_replace){"LINE#", IMG_T, 3};
-    if (receipt_id > 0)
-        del[nd++] = (rcpt_replace){rprefix, REC_T, 3};
+    size_t nd = rcpt__ocr_replace_set(image_id, image_level, receipt_id, pk, rprefix, del);
     rc = st->ops->replace(st, pk, del, nd, rows, n, err);
     free(rows);
     rcpt_buf_free(&arena);

@@ -1022,8 +1022,6 @@ static int sq_replace(rcpt_store *st, const char *pk, const rcpt_replace *del, s
 static int sq_put_ocr(rcpt_store *st, const char *image_id, const rcpt_ocr_doc *doc,
                       int image_level, int receipt_id, rcpt_err *err)
 {
-    static const char *const IMG_T[] = {"LINE", "WORD", "LETTER"};
-    static const char *const REC_T[] = {"RECEIPT_LINE", "RECEIPT_WORD", "RECEIPT_LETTER"};
     rcpt_buf arena = RCPT_BUF_INIT;
     rcpt_row *rows = NULL;
     size_t n = 0;
@@ -1033,14 +1031,8 @@ static int sq_put_ocr(rcpt_store *st, const char *image_id, const rcpt_ocr_doc *
         return rc;
     }
     char pk[64], rprefix[48];
-    snprintf(pk, sizeof pk, "IMAGE#%s", image_id);
-    snprintf(rprefix, sizeof rprefix, "RECEIPT#%05d#LINE#", receipt_id);
     rcpt_replace del[2];
-    size_t nd = 0;
-    if (image_level)
-        del[nd++] = (rcpt_replace){"LINE#", IMG_T, 3};
-    if (receipt_id > 0)
-        del[nd++] = (rcpt_replace){rprefix, REC_T, 3};
+    size_t nd = rcpt__ocr_replace_set(image_id, image_level, receipt_id, pk, rprefix, del);
     rc = replace_rows(conn(st), pk, del, nd, rows, n, 1, err);
     free(rows);
     rcpt_buf_free(&arena);

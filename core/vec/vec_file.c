@@ -40,6 +40,34 @@ static void bswap32_copy(void *dst, const void *src, size_t nfloats)
     }
 }
 
+/* Feed the rest of fd to update in chunks of buf; *total += bytes read. */
+static int feed_file(int fd, const char *path, unsigned char *buf, size_t bufsz,
+                     void (*update)(void *ctx, const void *p, size_t n), void *ctx,
+                     int64_t *total, rcpt_err *err)
+{
+    for (;;) {
+        ssize_t n = read(fd, buf, bufsz);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return rcpt_err_set(err, RCPT_EIO, "%s: read: %s", path, strerror(errno));
+        if (n == 0)
+            return RCPT_OK;
+        update(ctx, buf, (size_t)n);
+        *total += n;
+    }
+}
+
+static void sha256_update(void *ctx, const void *p, size_t n)
+{
+    EVP_DigestUpdate(ctx, p, n);
+}
+
+static void xxh3_update(void *st, const void *p, size_t n)
+{
+    XXH3_128bits_update(st, p, n);
+}
+
 /* ---- sha256 ---------------------------------------------------------------------- */
 static void hex32(const unsigned char md[32], char out[65])
 {
@@ -76,19 +104,8 @@ int rcpt_vec_sha256_file(const char *path, char out[65], int64_t *bytes, rcpt_er
         rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: cannot start sha256", path);
         goto out;
     }
-    for (;;) {
-        ssize_t n = read(fd, buf, bufsz);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = rcpt_err_set(err, RCPT_EIO, "%s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
-        total += n;
-    }
+    if ((rc = feed_file(fd, path, buf, bufsz, sha256_update, ctx, &total, err)))
+        goto out;
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_DigestFinal_ex(ctx, md, &mdlen);
@@ -123,19 +140,8 @@ int rcpt_vec_xxh3_file(const char *path, char out[33], int64_t *bytes, rcpt_err 
         rc = rcpt_err_set(err, RCPT_ENOMEM, "%s: cannot start xxh3_128", path);
         goto out;
     }
-    for (;;) {
-        ssize_t n = read(fd, buf, bufsz);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = rcpt_err_set(err, RCPT_EIO, "%s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        XXH3_128bits_update(st, buf, (size_t)n);
-        total += n;
-    }
+    if ((rc = feed_file(fd, path, buf, bufsz, xxh3_update, st, &total, err)))
+        goto out;
     XXH128_canonical_t canon;
     XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(st));
     static const char digits[] = "0123456789abcdef";
@@ -323,7 +329,6 @@ static int fsync_path(const char *path, int dir)
  * written in id order, and a delta holds one receipt's ids, so consecutive
  * rows mostly come from one file: a few open files, each with one blob
  * handle moved from row to row, serve the whole write. */
-static int corrupt(sqlite3 *db, rcpt_err *err, const char *path, const char *what);
 
 enum { NREADERS = 8 };
 typedef struct src_reader {
@@ -365,9 +370,8 @@ static int read_lazy(const rcpt_vec_coll *c, src_reader *rd, unsigned long *tick
             st.st_mtim.tv_sec != s->mtime.tv_sec || st.st_mtim.tv_nsec != s->mtime.tv_nsec)
             return rcpt_err_set(err, RCPT_ECORRUPT, "%s: changed since its rows were loaded "
                                 "(lazy rows read their vectors from it)", s->path);
-        if (sqlite3_open_v2(s->path, &r->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-            int rc = r->db ? corrupt(r->db, err, s->path, "open")
-                           : rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+        int rc = vec_file_open_db(s->path, &r->db, err);
+        if (rc) {
             reader_close(r);
             return rc;
         }
@@ -607,12 +611,28 @@ static int check_header(const char *path, int64_t *size, rcpt_err *err)
     return RCPT_OK;
 }
 
-static int corrupt(sqlite3 *db, rcpt_err *err, const char *path, const char *what)
+int vec_file_check(const char *path, const rcpt_vec_manifest *man, int64_t *size, rcpt_err *err)
+{
+    int rc;
+    if (man && (rc = rcpt_vec_verify(path, man, err)))
+        return rc;
+    return check_header(path, size, err);
+}
+
+int vec_file_corrupt(sqlite3 *db, rcpt_err *err, const char *path, const char *what)
 {
     int code = sqlite3_errcode(db);
     if (code == SQLITE_NOMEM)
         return rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", path);
     return rcpt_err_set(err, RCPT_ECORRUPT, "%s: %s: %s", path, what, sqlite3_errmsg(db));
+}
+
+int vec_file_open_db(const char *path, sqlite3 **db, rcpt_err *err)
+{
+    *db = NULL;
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        return *db ? vec_file_corrupt(*db, err, path, "open") : rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+    return RCPT_OK;
 }
 
 static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -626,6 +646,106 @@ static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+void vec_file_meta_free(vec_file_meta *m)
+{
+    free(m->name);
+    free(m->kind);
+    free(m->version);
+    free(m->format);
+    m->name = m->kind = m->version = m->format = NULL;
+}
+
+int vec_file_meta_read(sqlite3 *db, const char *path, int64_t size, const rcpt_vec_manifest *man,
+                       vec_file_meta *m, rcpt_err *err)
+{
+    *m = (vec_file_meta){.dim = -1, .count = -1, .fver = -1};
+    sqlite3_stmt *st = NULL;
+    int rc = RCPT_OK;
+    if (sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL) != SQLITE_OK)
+        return vec_file_corrupt(db, err, path, "meta table");
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        const char *v = (const char *)sqlite3_column_text(st, 1);
+        if (!k || !v)
+            continue;
+        char **dst = !strcmp(k, "collection") ? &m->name : !strcmp(k, "kind") ? &m->kind
+                   : !strcmp(k, "version") ? &m->version : !strcmp(k, "format") ? &m->format : NULL;
+        if (dst) {
+            free(*dst);
+            if (!(*dst = strdup(v))) {
+                rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+                goto out;
+            }
+        } else if ((!strcmp(k, "dimension") && parse_i64(v, 1, RCPT_VEC_MAX_DIM, &m->dim)) ||
+                   (!strcmp(k, "count") && parse_i64(v, 0, INT64_MAX, &m->count)) ||
+                   (!strcmp(k, "format_version") && parse_i64(v, 1, 1000000, &m->fver))) {
+            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.%s: bad value", path, k);
+            goto out;
+        }
+    }
+    if (s != SQLITE_DONE) {
+        rc = vec_file_corrupt(db, err, path, "meta table");
+        goto out;
+    }
+    if (!m->format || strcmp(m->format, RCPT_VEC_FORMAT) != 0 || m->fver < 0 || !m->name ||
+        !*m->name || m->dim < 0 || m->count < 0 || !m->kind) {
+        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta: not an rcpt vector file (format, "
+                          "format_version, collection, dimension, count or kind missing)", path);
+        goto out;
+    }
+    if (m->fver > RCPT_VEC_FORMAT_VERSION) {
+        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: format_version %lld is newer than this rcpt",
+                          path, (long long)m->fver);
+        goto out;
+    }
+    /* every row holds at least its vector: a count the file cannot hold is damage */
+    if (m->count > size / (m->dim * 4)) {
+        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.count %lld cannot fit in %lld bytes",
+                          path, (long long)m->count, (long long)size);
+        goto out;
+    }
+    if (man && (strcmp(man->collection, m->name) || man->dimension != m->dim ||
+                man->count != m->count || strcmp(man->kind, m->kind) ||
+                strcmp(man->version, m->version ? m->version : ""))) {
+        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: collection, dimension, count, kind or version "
+                          "differ from the manifest", path);
+        goto out;
+    }
+out:
+    sqlite3_finalize(st);
+    if (rc)
+        vec_file_meta_free(m);
+    return rc;
+}
+
+int vec_file_row_read(sqlite3_stmt *st, const char *path, size_t nrow, const vec_file_meta *m,
+                      int nonempty_id, vec_file_row *row, rcpt_err *err)
+{
+    if (sqlite3_column_type(st, 0) != SQLITE_TEXT || sqlite3_column_type(st, 1) != SQLITE_BLOB ||
+        sqlite3_column_type(st, 2) != SQLITE_TEXT || sqlite3_column_type(st, 3) != SQLITE_TEXT)
+        return rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu]: a column has the wrong type",
+                            path, nrow);
+    if (nrow > (size_t)m->count)
+        return rcpt_err_set(err, RCPT_ECORRUPT, "%s: more rows than meta.count (%lld)", path,
+                            (long long)m->count);
+    row->id = (const char *)sqlite3_column_text(st, 0);
+    row->idlen = sqlite3_column_bytes(st, 0);
+    row->blob = sqlite3_column_blob(st, 1);
+    row->blen = sqlite3_column_bytes(st, 1);
+    row->doc = (const char *)sqlite3_column_text(st, 2);
+    row->doclen = sqlite3_column_bytes(st, 2);
+    row->md = (const char *)sqlite3_column_text(st, 3);
+    row->mdlen = sqlite3_column_bytes(st, 3);
+    if (!row->id || !row->doc || !row->md || (int)strlen(row->id) != row->idlen ||
+        (nonempty_id && !*row->id))
+        return rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu]: bad id or text", path, nrow);
+    if (row->blen != (int)m->dim * 4 || !row->blob)
+        return rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu] (id %.80s): vector of %d bytes, "
+                            "expected %lld", path, nrow, row->id, row->blen, (long long)m->dim * 4);
+    return RCPT_OK;
 }
 
 /* Rows read from a file, waiting to be upserted in one call: vectors in one
@@ -742,9 +862,7 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
         *out = NULL;
     int64_t size = 0;
     int rc;
-    if (man && (rc = rcpt_vec_verify(path, man, err)))
-        return rc;
-    if ((rc = check_header(path, &size, err)))
+    if ((rc = vec_file_check(path, man, &size, err)))
         return rc;
     /* lazy rows are read again when the collection is written: the file's
      * identity now, to refuse a different file then.  (Big-endian hosts
@@ -758,74 +876,15 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
     sqlite3_stmt *st = NULL;
     rcpt_vec_coll *c = NULL;
     row_batch b = {0};
-    char *name = NULL, *kind = NULL, *version = NULL, *format = NULL;
-    int64_t dim = -1, count = -1, fver = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        rc = db ? corrupt(db, err, path, "open") : rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
-        goto out;
-    }
+    vec_file_meta meta = {0};
     /* rows are read once, in order, through SQLite's small page cache: no
      * mmap, whose touched pages count in the process's RSS for as long as
      * the file is open, so a 1,000-receipt `lines` snapshot (276 MB of
      * vectors) peaked at twice its size while loading (586 MB). */
-    if (sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL) != SQLITE_OK) {
-        rc = corrupt(db, err, path, "meta table");
+    if ((rc = vec_file_open_db(path, &db, err)) ||
+        (rc = vec_file_meta_read(db, path, size, man, &meta, err)))
         goto out;
-    }
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(st, 0);
-        const char *v = (const char *)sqlite3_column_text(st, 1);
-        if (!k || !v)
-            continue;
-        char **dst = !strcmp(k, "collection") ? &name : !strcmp(k, "kind") ? &kind
-                   : !strcmp(k, "version") ? &version : !strcmp(k, "format") ? &format : NULL;
-        if (dst) {
-            free(*dst);
-            if (!(*dst = strdup(v))) {
-                rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
-                goto out;
-            }
-        } else if (!strcmp(k, "dimension") && parse_i64(v, 1, RCPT_VEC_MAX_DIM, &dim)) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.dimension: bad value", path);
-            goto out;
-        } else if (!strcmp(k, "count") && parse_i64(v, 0, INT64_MAX, &count)) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.count: bad value", path);
-            goto out;
-        } else if (!strcmp(k, "format_version") && parse_i64(v, 1, 1000000, &fver)) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.format_version: bad value", path);
-            goto out;
-        }
-    }
-    if (s != SQLITE_DONE) {
-        rc = corrupt(db, err, path, "meta table");
-        goto out;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (!format || strcmp(format, RCPT_VEC_FORMAT) != 0 || fver < 0 || !name || !*name ||
-        dim < 0 || count < 0 || !kind) {
-        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta: not an rcpt vector file (format, "
-                          "format_version, collection, dimension, count or kind missing)", path);
-        goto out;
-    }
-    if (fver > RCPT_VEC_FORMAT_VERSION) {
-        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: format_version %lld is newer than this rcpt",
-                          path, (long long)fver);
-        goto out;
-    }
-    /* every row holds at least its vector: a count the file cannot hold is damage */
-    if (count > size / (dim * 4)) {
-        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.count %lld cannot fit in %lld bytes",
-                          path, (long long)count, (long long)size);
-        goto out;
-    }
-    if (man && (strcmp(man->collection, name) || man->dimension != dim || man->count != count ||
-                strcmp(man->kind, kind) || strcmp(man->version, version ? version : ""))) {
-        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: collection, dimension, count, kind or version "
-                          "differ from the manifest", path);
-        goto out;
-    }
+    const int64_t dim = meta.dim, count = meta.count;
     if (into) {
         if (rcpt_vec_dim(into) != dim) {
             rc = rcpt_err_set(err, RCPT_EINVAL, "apply %s into %s: dimension %lld != %d", path,
@@ -834,7 +893,7 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
         }
         c = into; /* upsert grows it geometrically (an exact reserve per delta would not) */
     } else {
-        if ((rc = rcpt_vec_new(&c, name, (int)dim, err)))
+        if ((rc = rcpt_vec_new(&c, meta.name, (int)dim, err)))
             goto out;
         if (lazy && (rc = rcpt_vec_set_lazy(c, 1, err)))
             goto out;
@@ -856,40 +915,16 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
     }
     if (sqlite3_prepare_v2(db, "SELECT id, vec, document, metadata, rowid FROM rows", -1, &st,
                            NULL) != SQLITE_OK) {
-        rc = corrupt(db, err, path, "rows table");
+        rc = vec_file_corrupt(db, err, path, "rows table");
         goto out;
     }
     size_t nrow = 0;
+    int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         nrow++;
-        if (sqlite3_column_type(st, 0) != SQLITE_TEXT || sqlite3_column_type(st, 1) != SQLITE_BLOB ||
-            sqlite3_column_type(st, 2) != SQLITE_TEXT || sqlite3_column_type(st, 3) != SQLITE_TEXT) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu]: a column has the wrong type",
-                              path, nrow);
+        vec_file_row row;
+        if ((rc = vec_file_row_read(st, path, nrow, &meta, 0, &row, err)))
             goto out;
-        }
-        if (nrow > (size_t)count) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: more rows than meta.count (%lld)", path,
-                              (long long)count);
-            goto out;
-        }
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        int idlen = sqlite3_column_bytes(st, 0);
-        const void *blob = sqlite3_column_blob(st, 1);
-        int blen = sqlite3_column_bytes(st, 1);
-        const char *doc = (const char *)sqlite3_column_text(st, 2);
-        int doclen = sqlite3_column_bytes(st, 2);
-        const char *md = (const char *)sqlite3_column_text(st, 3);
-        int mdlen = sqlite3_column_bytes(st, 3);
-        if (!id || !doc || !md || (int)strlen(id) != idlen) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu]: bad id or text", path, nrow);
-            goto out;
-        }
-        if (blen != (int)dim * 4 || !blob) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu] (id %.80s): vector of %d bytes, "
-                              "expected %lld", path, nrow, id, blen, (long long)dim * 4);
-            goto out;
-        }
         if (batch_reserve(&b, b.n + 1)) {
             rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
             goto out;
@@ -898,28 +933,28 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
         if (b.src) {
             /* the vector stays in the file: check it here, as upsert would
              * (the copy is to an aligned buffer that stays in cache) */
-            memcpy(scratch, blob, (size_t)blen);
+            memcpy(scratch, row.blob, (size_t)row.blen);
             double nrm = vec_norm_check(scratch, (int)dim);
             if (!isfinite(nrm) || fabs(nrm - 1.0) > 1e-3) {
                 rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu] (id %.80s): vector length %g, "
-                                  "expected 1", path, nrow, id, nrm);
+                                  "expected 1", path, nrow, row.id, nrm);
                 goto out;
             }
             b.refs[i] = (vec_ref){b.src, sqlite3_column_int64(st, 4)};
         } else {
             float *v = b.vecs + i * (size_t)dim;
             if (is_little_endian())
-                memcpy(v, blob, (size_t)blen);
+                memcpy(v, row.blob, (size_t)row.blen);
             else
-                bswap32_copy(v, blob, (size_t)dim);
+                bswap32_copy(v, row.blob, (size_t)dim);
         }
         size_t nkv;
         /* the row's name is formatted only for an error: per row, it cost
          * as much as parsing the metadata */
-        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, "", &b.kvs[i], &nkv, err))) {
+        if ((rc = rcpt_vec_json_parse(row.md, (size_t)row.mdlen, "", &b.kvs[i], &nkv, err))) {
             if (err) {
                 char m[sizeof err->msg];
-                int k = snprintf(m, sizeof m, "%.200s: rows[%zu] (id %.80s).metadata", path, nrow, id);
+                int k = snprintf(m, sizeof m, "%.200s: rows[%zu] (id %.80s).metadata", path, nrow, row.id);
                 if (k > 0 && (size_t)k < sizeof m) {
                     size_t ml = strnlen(err->msg, sizeof m - (size_t)k - 1);
                     memmove(m + k, err->msg, ml);
@@ -931,11 +966,11 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
             goto out;
         }
         b.off[2 * i] = b.strs.len;
-        rcpt_buf_append(&b.strs, id, (size_t)idlen + 1);
+        rcpt_buf_append(&b.strs, row.id, (size_t)row.idlen + 1);
         b.off[2 * i + 1] = b.strs.len;
-        rcpt_buf_append(&b.strs, doc, (size_t)doclen);
+        rcpt_buf_append(&b.strs, row.doc, (size_t)row.doclen);
         rcpt_buf_putc(&b.strs, '\0');
-        b.rows[i].doc_len = (size_t)doclen;
+        b.rows[i].doc_len = (size_t)row.doclen;
         b.rows[i].meta = b.kvs[i];
         b.rows[i].nmeta = nkv;
         b.n++;
@@ -947,7 +982,7 @@ static int load_file(const char *path, const rcpt_vec_manifest *man, rcpt_vec_co
             goto out;
     }
     if (s != SQLITE_DONE) {
-        rc = corrupt(db, err, path, "rows table");
+        rc = vec_file_corrupt(db, err, path, "rows table");
         goto out;
     }
     if (nrow != (size_t)count) {
@@ -976,10 +1011,7 @@ out:
         rcpt_vec_free(c);
     batch_free(&b);
     free(scratch);
-    free(name);
-    free(kind);
-    free(version);
-    free(format);
+    vec_file_meta_free(&meta);
     return rc;
 }
 

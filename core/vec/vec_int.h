@@ -93,6 +93,43 @@ int vec_meta_decode(const rcpt_vec_coll *c, const unsigned char **p, const unsig
 typedef float (*vec_dot_fn)(const float *a, const float *b, int n);
 vec_dot_fn vec_pick_dot(void);
 
+/* ---- reading vector files (vec_file.c; rcpt_vec_open and rcpt_vec_sparse_open) ---- */
+struct sqlite3;
+struct sqlite3_stmt;
+
+/* A file's meta table, checked (vec_file_meta_read). */
+typedef struct vec_file_meta {
+    char *name, *kind, *version, *format;
+    int64_t dim, count, fver;
+} vec_file_meta;
+
+/* One row of `SELECT id, vec, document, metadata ... FROM rows`, checked;
+ * the pointers are SQLite's, valid until the next step. */
+typedef struct vec_file_row {
+    const char *id, *doc, *md;
+    const void *blob;
+    int idlen, blen, doclen, mdlen;
+} vec_file_row;
+
+/* Verify path against man (when given) and check that its size is the one
+ * its SQLite header says; *size = its bytes. */
+int vec_file_check(const char *path, const rcpt_vec_manifest *man, int64_t *size, rcpt_err *err);
+/* The error for a failed SQLite call on path's db: ENOMEM, else ECORRUPT
+ * "path: what: sqlite message". */
+int vec_file_corrupt(struct sqlite3 *db, rcpt_err *err, const char *path, const char *what);
+/* Open path read-only into *db (the caller closes *db, set even on failure). */
+int vec_file_open_db(const char *path, struct sqlite3 **db, rcpt_err *err);
+/* Read and check the meta table of db (the file at path, size bytes), and
+ * compare it with man when given.  On failure *m holds nothing to free. */
+int vec_file_meta_read(struct sqlite3 *db, const char *path, int64_t size,
+                       const rcpt_vec_manifest *man, vec_file_meta *m, rcpt_err *err);
+void vec_file_meta_free(vec_file_meta *m);
+/* Check the current row (nrow, 1-based) of st: column types, at most
+ * m->count rows, id and text (nonempty_id: refuse an empty id here), vector
+ * size; fill *row. */
+int vec_file_row_read(struct sqlite3_stmt *st, const char *path, size_t nrow,
+                      const vec_file_meta *m, int nonempty_id, vec_file_row *row, rcpt_err *err);
+
 /* Append `"key":value`. */
 int vec_json_write_kv(rcpt_buf *out, const rcpt_vec_kv *kv);
 

@@ -1,9 +1,10 @@
 /* Sparse read-only snapshots and their exact multi-query search (see
  * vec_sparse.h for why and for the exactness argument).
  *
- * The file reader repeats rcpt_vec_open's checks (vec_file.c) rather than
- * sharing its loader: that one builds the dense matrix row by row, this one
- * keeps non-zero entries; both follow docs/vector-format.md. */
+ * The file reader shares rcpt_vec_open's checks of the file, its meta table
+ * and each row (vec_file.c) but not its loader: that one builds the dense
+ * matrix row by row, this one keeps non-zero entries; both follow
+ * docs/vector-format.md. */
 #include "vec_sparse.h"
 
 #include "vec_int.h"
@@ -37,54 +38,6 @@ struct rcpt_vec_sparse {
 };
 
 /* ---- reading ----------------------------------------------------------------------- */
-static int sp_header(const char *path, int64_t *size, rcpt_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return rcpt_err_set(err, errno == ENOENT ? RCPT_ENOTFOUND : RCPT_EIO, "%s: %s", path,
-                            strerror(errno));
-    unsigned char h[100];
-    struct stat st;
-    ssize_t n = read(fd, h, sizeof h);
-    int sr = fstat(fd, &st);
-    close(fd);
-    if (sr != 0)
-        return rcpt_err_set(err, RCPT_EIO, "%s: %s", path, strerror(errno));
-    if (n != (ssize_t)sizeof h || memcmp(h, "SQLite format 3", 16) != 0)
-        return rcpt_err_set(err, RCPT_ECORRUPT, "%s: not an rcpt vector file (no SQLite header)",
-                            path);
-    uint32_t psz = ((uint32_t)h[16] << 8) | h[17];
-    if (psz == 1)
-        psz = 65536;
-    uint32_t pages = ((uint32_t)h[28] << 24) | ((uint32_t)h[29] << 16) | ((uint32_t)h[30] << 8) | h[31];
-    if (psz < 512 || (psz & (psz - 1)) || (int64_t)psz * pages != (int64_t)st.st_size)
-        return rcpt_err_set(err, RCPT_ECORRUPT, "%s: %lld bytes, but its header says %u pages "
-                            "of %u bytes (truncated or damaged)", path, (long long)st.st_size,
-                            pages, psz);
-    *size = st.st_size;
-    return RCPT_OK;
-}
-
-static int sp_corrupt(sqlite3 *db, rcpt_err *err, const char *path, const char *what)
-{
-    if (sqlite3_errcode(db) == SQLITE_NOMEM)
-        return rcpt_err_set(err, RCPT_ENOMEM, "%s: out of memory", path);
-    return rcpt_err_set(err, RCPT_ECORRUPT, "%s: %s: %s", path, what, sqlite3_errmsg(db));
-}
-
-static int sp_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (!s || !*s)
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* rows waiting for the id/metadata collection (their text copied: SQLite's
  * pointers die at the next step) */
 typedef struct sp_batch {
@@ -164,80 +117,24 @@ int rcpt_vec_sparse_open(const char *path, const rcpt_vec_manifest *man, double 
         max_density = 0.25;
     int64_t size = 0;
     int rc;
-    if (man && (rc = rcpt_vec_verify(path, man, err)))
-        return rc;
-    if ((rc = sp_header(path, &size, err)))
+    if ((rc = vec_file_check(path, man, &size, err)))
         return rc;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     rcpt_vec_sparse *s = calloc(1, sizeof *s);
     sp_batch *b = calloc(1, sizeof *b);
     float *vbuf = NULL;
-    char *name = NULL, *kind = NULL, *version = NULL, *format = NULL;
-    int64_t dim = -1, count = -1, fver = -1;
+    vec_file_meta meta = {0};
     if (!s || !b) {
         rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
         goto out;
     }
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        rc = db ? sp_corrupt(db, err, path, "open") : rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
+    if ((rc = vec_file_open_db(path, &db, err)) ||
+        (rc = vec_file_meta_read(db, path, size, man, &meta, err)))
         goto out;
-    }
-    if (sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL) != SQLITE_OK) {
-        rc = sp_corrupt(db, err, path, "meta table");
-        goto out;
-    }
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(st, 0);
-        const char *v = (const char *)sqlite3_column_text(st, 1);
-        if (!k || !v)
-            continue;
-        char **dst = !strcmp(k, "collection") ? &name : !strcmp(k, "kind") ? &kind
-                   : !strcmp(k, "version") ? &version : !strcmp(k, "format") ? &format : NULL;
-        if (dst) {
-            free(*dst);
-            if (!(*dst = strdup(v))) {
-                rc = rcpt_err_set(err, RCPT_ENOMEM, "out of memory");
-                goto out;
-            }
-        } else if ((!strcmp(k, "dimension") && sp_i64(v, 1, RCPT_VEC_MAX_DIM, &dim)) ||
-                   (!strcmp(k, "count") && sp_i64(v, 0, INT64_MAX, &count)) ||
-                   (!strcmp(k, "format_version") && sp_i64(v, 1, 1000000, &fver))) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.%s: bad value", path, k);
-            goto out;
-        }
-    }
-    if (r != SQLITE_DONE) {
-        rc = sp_corrupt(db, err, path, "meta table");
-        goto out;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (!format || strcmp(format, RCPT_VEC_FORMAT) != 0 || fver < 0 || !name || !*name ||
-        dim < 0 || count < 0 || !kind) {
-        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta: not an rcpt vector file (format, "
-                          "format_version, collection, dimension, count or kind missing)", path);
-        goto out;
-    }
-    if (fver > RCPT_VEC_FORMAT_VERSION) {
-        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: format_version %lld is newer than this rcpt",
-                          path, (long long)fver);
-        goto out;
-    }
-    if (count > size / (dim * 4)) {
-        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: meta.count %lld cannot fit in %lld bytes",
-                          path, (long long)count, (long long)size);
-        goto out;
-    }
-    if (man && (strcmp(man->collection, name) || man->dimension != dim || man->count != count ||
-                strcmp(man->kind, kind) || strcmp(man->version, version ? version : ""))) {
-        rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: collection, dimension, count, kind or version "
-                          "differ from the manifest", path);
-        goto out;
-    }
+    const int64_t dim = meta.dim, count = meta.count;
     s->dim = (int)dim;
-    if ((rc = rcpt_vec_new(&s->rows, name, 1, err)) || (rc = rcpt_vec_reserve(s->rows, (size_t)count, err)))
+    if ((rc = rcpt_vec_new(&s->rows, meta.name, 1, err)) || (rc = rcpt_vec_reserve(s->rows, (size_t)count, err)))
         goto out;
     s->ptr = malloc(((size_t)count + 1) * sizeof *s->ptr);
     vbuf = malloc((size_t)dim * sizeof *vbuf);
@@ -248,40 +145,16 @@ int rcpt_vec_sparse_open(const char *path, const rcpt_vec_manifest *man, double 
     s->ptr[0] = 0;
     if (sqlite3_prepare_v2(db, "SELECT id, vec, document, metadata FROM rows", -1, &st, NULL) !=
         SQLITE_OK) {
-        rc = sp_corrupt(db, err, path, "rows table");
+        rc = vec_file_corrupt(db, err, path, "rows table");
         goto out;
     }
     size_t nrow = 0;
+    int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         nrow++;
-        if (sqlite3_column_type(st, 0) != SQLITE_TEXT || sqlite3_column_type(st, 1) != SQLITE_BLOB ||
-            sqlite3_column_type(st, 2) != SQLITE_TEXT || sqlite3_column_type(st, 3) != SQLITE_TEXT) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu]: a column has the wrong type",
-                              path, nrow);
+        vec_file_row row;
+        if ((rc = vec_file_row_read(st, path, nrow, &meta, 1, &row, err)))
             goto out;
-        }
-        if (nrow > (size_t)count) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: more rows than meta.count (%lld)", path,
-                              (long long)count);
-            goto out;
-        }
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        int idlen = sqlite3_column_bytes(st, 0);
-        const void *blob = sqlite3_column_blob(st, 1);
-        int blen = sqlite3_column_bytes(st, 1);
-        const char *doc = (const char *)sqlite3_column_text(st, 2);
-        int doclen = sqlite3_column_bytes(st, 2);
-        const char *md = (const char *)sqlite3_column_text(st, 3);
-        int mdlen = sqlite3_column_bytes(st, 3);
-        if (!id || !doc || !md || (int)strlen(id) != idlen || !*id) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu]: bad id or text", path, nrow);
-            goto out;
-        }
-        if (blen != (int)dim * 4 || !blob) {
-            rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu] (id %.80s): vector of %d bytes, "
-                              "expected %lld", path, nrow, id, blen, (long long)dim * 4);
-            goto out;
-        }
         /* little-endian on disk, like every host rcpt runs on (vec_file.c
          * swaps on a big-endian one; this reader refuses to run there) */
         const uint16_t one16 = 1;
@@ -291,14 +164,14 @@ int rcpt_vec_sparse_open(const char *path, const rcpt_vec_manifest *man, double 
             rc = rcpt_err_set(err, RCPT_EINVAL, "%s: sparse reading needs a little-endian host", path);
             goto out;
         }
-        memcpy(vbuf, blob, (size_t)blen);
+        memcpy(vbuf, row.blob, (size_t)row.blen);
         double ss = 0;
         for (int j = 0; j < (int)dim; j++)
             ss += (double)vbuf[j] * vbuf[j];
         double nrm = sqrt(ss);
         if (!isfinite(nrm) || fabs(nrm - 1.0) > 1e-3) {
             rc = rcpt_err_set(err, RCPT_ECORRUPT, "%s: rows[%zu] (id %.80s): vector length %g, "
-                              "expected 1", path, nrow, id, nrm);
+                              "expected 1", path, nrow, row.id, nrm);
             goto out;
         }
         if (sp_push(s, vbuf, (int)dim)) {
@@ -315,18 +188,18 @@ int rcpt_vec_sparse_open(const char *path, const rcpt_vec_manifest *man, double 
         }
         size_t i = b->n, nkv;
         char what[160];
-        snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s).metadata", path, nrow, id);
-        if ((rc = rcpt_vec_json_parse(md, (size_t)mdlen, what, &b->kvs[i], &nkv, err))) {
+        snprintf(what, sizeof what, "%s: rows[%zu] (id %.80s).metadata", path, nrow, row.id);
+        if ((rc = rcpt_vec_json_parse(row.md, (size_t)row.mdlen, what, &b->kvs[i], &nkv, err))) {
             rc = err ? (err->code = RCPT_ECORRUPT) : RCPT_ECORRUPT;
             goto out;
         }
         b->off[2 * i] = b->strs.len;
-        rcpt_buf_append(&b->strs, id, (size_t)idlen + 1);
+        rcpt_buf_append(&b->strs, row.id, (size_t)row.idlen + 1);
         b->off[2 * i + 1] = b->strs.len;
-        rcpt_buf_append(&b->strs, doc, (size_t)doclen);
+        rcpt_buf_append(&b->strs, row.doc, (size_t)row.doclen);
         rcpt_buf_putc(&b->strs, '\0');
         memset(&b->rows[i], 0, sizeof b->rows[i]);
-        b->rows[i].doc_len = (size_t)doclen;
+        b->rows[i].doc_len = (size_t)row.doclen;
         b->rows[i].meta = b->kvs[i];
         b->rows[i].nmeta = nkv;
         b->n++;
@@ -338,7 +211,7 @@ int rcpt_vec_sparse_open(const char *path, const rcpt_vec_manifest *man, double 
             goto out;
     }
     if (r != SQLITE_DONE) {
-        rc = sp_corrupt(db, err, path, "rows table");
+        rc = vec_file_corrupt(db, err, path, "rows table");
         goto out;
     }
     if (nrow != (size_t)count) {
@@ -373,10 +246,7 @@ out:
     }
     rcpt_vec_sparse_free(s);
     free(vbuf);
-    free(name);
-    free(kind);
-    free(version);
-    free(format);
+    vec_file_meta_free(&meta);
     return rc;
 }
 
