@@ -92,6 +92,12 @@ int vec_meta_decode(const rcpt_vec_coll *c, const unsigned char **p, const unsig
  * the same floats. */
 typedef float (*vec_dot_fn)(const float *a, const float *b, int n);
 vec_dot_fn vec_pick_dot(void);
+/* Top-k hits (vec_query.c): a is worse than b (lower score, or an equal score
+ * and a larger id); a min-heap on that order keeps the k best with h[0] the
+ * worst kept.  Shared by the dense and the sparse query so both rank alike. */
+int vec_hit_worse(const rcpt_vec_coll *c, const rcpt_vec_hit *a, const rcpt_vec_hit *b);
+void vec_hit_heap_down(const rcpt_vec_coll *c, rcpt_vec_hit *h, size_t n, size_t i);
+void vec_hit_heap_up(const rcpt_vec_coll *c, rcpt_vec_hit *h, size_t i);
 
 /* ---- reading vector files (vec_file.c; rcpt_vec_open and rcpt_vec_sparse_open) ---- */
 struct sqlite3;

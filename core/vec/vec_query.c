@@ -108,7 +108,7 @@ static int row_matches(const rcpt_vec_coll *c, size_t row, const rcond *conds, s
 
 /* ---- heap ---------------------------------------------------------------------- */
 /* a is worse than b: lower score, or equal score and larger id */
-static int worse(const rcpt_vec_coll *c, const rcpt_vec_hit *a, const rcpt_vec_hit *b)
+int vec_hit_worse(const rcpt_vec_coll *c, const rcpt_vec_hit *a, const rcpt_vec_hit *b)
 {
     if (a->score != b->score)
         return a->score < b->score;
@@ -116,13 +116,13 @@ static int worse(const rcpt_vec_coll *c, const rcpt_vec_hit *a, const rcpt_vec_h
 }
 
 /* min-heap on "worse": h[0] is the worst kept hit */
-static void heap_down(const rcpt_vec_coll *c, rcpt_vec_hit *h, size_t n, size_t i)
+void vec_hit_heap_down(const rcpt_vec_coll *c, rcpt_vec_hit *h, size_t n, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && worse(c, &h[l], &h[m]))
+        if (l < n && vec_hit_worse(c, &h[l], &h[m]))
             m = l;
-        if (r < n && worse(c, &h[r], &h[m]))
+        if (r < n && vec_hit_worse(c, &h[r], &h[m]))
             m = r;
         if (m == i)
             return;
@@ -133,11 +133,11 @@ static void heap_down(const rcpt_vec_coll *c, rcpt_vec_hit *h, size_t n, size_t 
     }
 }
 
-static void heap_up(const rcpt_vec_coll *c, rcpt_vec_hit *h, size_t i)
+void vec_hit_heap_up(const rcpt_vec_coll *c, rcpt_vec_hit *h, size_t i)
 {
     while (i) {
         size_t p = (i - 1) / 2;
-        if (!worse(c, &h[i], &h[p]))
+        if (!vec_hit_worse(c, &h[i], &h[p]))
             return;
         rcpt_vec_hit t = h[i];
         h[i] = h[p];
@@ -167,7 +167,7 @@ static void *scan_run(void *arg)
     for (size_t i = s->lo; i < s->hi; i++, row += dim) {
         float sc = s->dot(s->q, row, dim);
         rcpt_vec_hit h = {i, sc};
-        if (s->n == s->k && !worse(c, &s->heap[0], &h))
+        if (s->n == s->k && !vec_hit_worse(c, &s->heap[0], &h))
             continue;
         if (s->excluded && (s->excluded[i >> 6] >> (i & 63) & 1))
             continue;
@@ -175,10 +175,10 @@ static void *scan_run(void *arg)
             continue;
         if (s->n < s->k) {
             s->heap[s->n] = h;
-            heap_up(c, s->heap, s->n++);
+            vec_hit_heap_up(c, s->heap, s->n++);
         } else {
             s->heap[0] = h;
-            heap_down(c, s->heap, s->n, 0);
+            vec_hit_heap_down(c, s->heap, s->n, 0);
         }
     }
     return NULL;
@@ -285,10 +285,10 @@ int rcpt_vec_query(const rcpt_vec_coll *c, const float *q, const rcpt_vec_query_
             rcpt_vec_hit h = sc[t].heap[i];
             if (n < k) {
                 hits[n] = h;
-                heap_up(c, hits, n++);
-            } else if (worse(c, &hits[0], &h)) {
+                vec_hit_heap_up(c, hits, n++);
+            } else if (vec_hit_worse(c, &hits[0], &h)) {
                 hits[0] = h;
-                heap_down(c, hits, n, 0);
+                vec_hit_heap_down(c, hits, n, 0);
             }
         }
     /* heap sort: repeatedly move the worst to the end -> best first */
@@ -296,7 +296,7 @@ int rcpt_vec_query(const rcpt_vec_coll *c, const float *q, const rcpt_vec_query_
         rcpt_vec_hit t = hits[0];
         hits[0] = hits[m - 1];
         hits[m - 1] = t;
-        heap_down(c, hits, m - 1, 0);
+        vec_hit_heap_down(c, hits, m - 1, 0);
     }
     *nhits = n;
 out:

@@ -317,43 +317,8 @@ static int sp_row_matches(const rcpt_vec_coll *c, size_t row, const rcpt_vec_con
     return 1;
 }
 
-/* a worse than b: lower score, or equal score and larger id (vec_query.c's order) */
-static int sp_worse(const rcpt_vec_coll *c, const rcpt_vec_hit *a, const rcpt_vec_hit *b)
-{
-    if (a->score != b->score)
-        return a->score < b->score;
-    return strcmp(rcpt_vec_row_id(c, a->row), rcpt_vec_row_id(c, b->row)) > 0;
-}
-
-static void hit_down(const rcpt_vec_coll *c, rcpt_vec_hit *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && sp_worse(c, &h[l], &h[m]))
-            m = l;
-        if (r < n && sp_worse(c, &h[r], &h[m]))
-            m = r;
-        if (m == i)
-            return;
-        rcpt_vec_hit t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
-static void hit_up(const rcpt_vec_coll *c, rcpt_vec_hit *h, size_t i)
-{
-    while (i) {
-        size_t p = (i - 1) / 2;
-        if (!sp_worse(c, &h[i], &h[p]))
-            return;
-        rcpt_vec_hit t = h[i];
-        h[i] = h[p];
-        h[p] = t;
-        i = p;
-    }
-}
+/* hits are ranked and kept with vec_query.c's heap (vec_hit_*), so ties
+ * break the same way as in the dense query */
 
 /* min-heap of floats: f[0] is the smallest kept */
 static void flt_down(float *f, size_t n, size_t i)
@@ -504,17 +469,17 @@ int rcpt_vec_sparse_query(const rcpt_vec_sparse *s, const float *qs, size_t nq,
                     dense[s->idx[e]] = 0.0f;
                 if (nh < k) {
                     h[nh] = x;
-                    hit_up(s->rows, h, nh++);
-                } else if (sp_worse(s->rows, &h[0], &x)) {
+                    vec_hit_heap_up(s->rows, h, nh++);
+                } else if (vec_hit_worse(s->rows, &h[0], &x)) {
                     h[0] = x;
-                    hit_down(s->rows, h, nh, 0);
+                    vec_hit_heap_down(s->rows, h, nh, 0);
                 }
             }
             for (size_t m = nh; m > 1; m--) {
                 rcpt_vec_hit t = h[0];
                 h[0] = h[m - 1];
                 h[m - 1] = t;
-                hit_down(s->rows, h, m - 1, 0);
+                vec_hit_heap_down(s->rows, h, m - 1, 0);
             }
             nhits[g + j] = nh;
         }
