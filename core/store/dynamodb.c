@@ -930,6 +930,25 @@ static void strv_free(strv *s)
     free(s->v);
 }
 
+/* The ExclusiveStartKey of the next page of a table Query/Scan: the page's
+ * LastEvaluatedKey (PK and SK strings) as key JSON in *esk, or *esk left NULL
+ * on the last page. */
+static int table_start_key(const rcpt_av *body, char **esk, rcpt_err *err, const char *what)
+{
+    const rcpt_av *lek = rcpt_awsjson_get(body, "LastEvaluatedKey", RCPT_AV_M);
+    const rcpt_av *lp = lek ? rcpt_awsjson_get(lek, "PK", RCPT_AV_M) : NULL;
+    const rcpt_av *ls = lek ? rcpt_awsjson_get(lek, "SK", RCPT_AV_M) : NULL;
+    lp = lp ? rcpt_awsjson_get(lp, "S", RCPT_AV_S) : NULL;
+    ls = ls ? rcpt_awsjson_get(ls, "S", RCPT_AV_S) : NULL;
+    if (!lp || !ls)
+        return RCPT_OK;
+    rcpt_buf kb = RCPT_BUF_INIT;
+    key_json(&kb, lp->s, ls->s);
+    *esk = kb.oom ? NULL : rcpt_buf_detach(&kb, NULL);
+    rcpt_buf_free(&kb);
+    return *esk ? RCPT_OK : oom(err, what);
+}
+
 /* SKs under pk starting with prefix whose TYPE is one of types and that are not in keep */
 static int stale_keys(ddb *d, const char *pk, const rcpt_replace *del, const char **keep, size_t nkeep,
                       strv *out, rcpt_err *err)
@@ -977,20 +996,8 @@ static int stale_keys(ddb *d, const char *pk, const rcpt_replace *del, const cha
             if (strv_push(out, sk))
                 rc = oom(err, "replace");
         }
-        const rcpt_av *lek = rcpt_awsjson_get(r.body, "LastEvaluatedKey", RCPT_AV_M);
-        if (!rc && lek) {
-            const rcpt_av *lp = rcpt_awsjson_get(lek, "PK", RCPT_AV_M), *ls = rcpt_awsjson_get(lek, "SK", RCPT_AV_M);
-            lp = lp ? rcpt_awsjson_get(lp, "S", RCPT_AV_S) : NULL;
-            ls = ls ? rcpt_awsjson_get(ls, "S", RCPT_AV_S) : NULL;
-            if (lp && ls) {
-                rcpt_buf kb = RCPT_BUF_INIT;
-                key_json(&kb, lp->s, ls->s);
-                esk = kb.oom ? NULL : rcpt_buf_detach(&kb, NULL);
-                rcpt_buf_free(&kb);
-                if (!esk)
-                    rc = oom(err, "replace");
-            }
-        }
+        if (!rc)
+            rc = table_start_key(r.body, &esk, err, "replace");
         rcpt_awsjson_result_free(&r);
         if (rc || !esk)
             break;
@@ -1174,20 +1181,8 @@ static int d_scan(rcpt_store *st, int (*fn)(void *, const rcpt_row *), void *ud,
             }
             s->json = rcpt_buf_detach(&jb, &s->len);
         }
-        const rcpt_av *lek = rcpt_awsjson_get(r.body, "LastEvaluatedKey", RCPT_AV_M);
-        if (!rc && lek) {
-            const rcpt_av *lp = rcpt_awsjson_get(lek, "PK", RCPT_AV_M), *ls = rcpt_awsjson_get(lek, "SK", RCPT_AV_M);
-            lp = lp ? rcpt_awsjson_get(lp, "S", RCPT_AV_S) : NULL;
-            ls = ls ? rcpt_awsjson_get(ls, "S", RCPT_AV_S) : NULL;
-            if (lp && ls) {
-                rcpt_buf kb = RCPT_BUF_INIT;
-                key_json(&kb, lp->s, ls->s);
-                esk = kb.oom ? NULL : rcpt_buf_detach(&kb, NULL);
-                rcpt_buf_free(&kb);
-                if (!esk)
-                    rc = oom(err, "scan");
-            }
-        }
+        if (!rc)
+            rc = table_start_key(r.body, &esk, err, "scan");
         rcpt_awsjson_result_free(&r);
         if (rc || !esk)
             break;
