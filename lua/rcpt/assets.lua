@@ -215,6 +215,20 @@ function M.crop_receipt(ctx, rid, crop, px)
   return M.write_receipt(ctx, f, { refine = true })
 end
 
+-- The result of a PHOTO or SCAN warp (crop, or nil and the warp's message)
+-- becomes receipt `rid` through crop_receipt, or the cluster is skipped; the
+-- crop's pixels are freed even when writing the receipt raises.
+function M.crop_warped(ctx, rid, what, px, crop, msg)
+  if not crop then
+    M.skip(ctx, rid, what .. ": " .. tostring(msg))
+    return nil
+  end
+  local ok, res = pcall(M.crop_receipt, ctx, rid, crop, px)
+  crop:close()
+  if not ok then error(res, 0) end
+  return res
+end
+
 -- now, for rows created by this run
 function M.now() return store.now() end
 

@@ -29,14 +29,8 @@ return function(ctx)
         if not r then
           assets.skip(ctx, c.label, reason)
         else
-          local crop, msg = img:warp_perspective(r.width, r.height, r.coeffs)
-          if not crop then
-            assets.skip(ctx, c.label, "perspective warp: " .. tostring(msg))
-          else
-            local ok, err = pcall(assets.crop_receipt, ctx, c.label, crop, r.corners)
-            crop:close()
-            if not ok then error(err, 0) end
-          end
+          assets.crop_warped(ctx, c.label, "perspective warp", r.corners,
+            img:warp_perspective(r.width, r.height, r.coeffs))
         end
       end
     end

@@ -22,14 +22,8 @@ return function(ctx)
       if not r then
         assets.skip(ctx, c.label, reason)
       else
-        local crop, msg = img:warp_affine(r.width, r.height, r.affine)
-        if not crop then
-          assets.skip(ctx, c.label, "affine warp: " .. tostring(msg))
-        else
-          local ok, err = pcall(assets.crop_receipt, ctx, c.label, crop, r.box)
-          crop:close()
-          if not ok then error(err, 0) end
-        end
+        assets.crop_warped(ctx, c.label, "affine warp", r.box,
+          img:warp_affine(r.width, r.height, r.affine))
       end
     end
   end
