@@ -1231,6 +1231,17 @@ static inline __attribute__((always_inline)) int rkey(rcpt_json_reader *r, rcpt_
     return RCPT_OK;
 }
 
+/* the ']' or '}' at p closes a container that had no member */
+static int rclose_empty(rcpt_json_reader *r, rcpt_json_tok *t, const char *p, int type)
+{
+    r->p = p + 1;
+    r->depth--;
+    r->state = RS_AFTER_VALUE;
+    t->type = type;
+    t->offset = (size_t)(p - r->base);
+    return RCPT_OK;
+}
+
 int rcpt_json_next(rcpt_json_reader *r, rcpt_json_tok *t)
 {
     const char *p = rskip_ws(r->p, r->end);
@@ -1242,24 +1253,10 @@ int rcpt_json_next(rcpt_json_reader *r, rcpt_json_tok *t)
         if (r->depth == 0 && p >= r->end) return rfail(r, p, RCPT_EINVAL, "empty document");
         return rvalue(r, t);
     case RS_OPEN_ARRAY:
-        if (rpeek(r, p) == ']') {
-            r->p = p + 1;
-            r->depth--;
-            r->state = RS_AFTER_VALUE;
-            t->type = RCPT_JSON_T_END_ARRAY;
-            t->offset = (size_t)(p - r->base);
-            return RCPT_OK;
-        }
+        if (rpeek(r, p) == ']') return rclose_empty(r, t, p, RCPT_JSON_T_END_ARRAY);
         return rvalue(r, t);
     case RS_OPEN_OBJECT:
-        if (rpeek(r, p) == '}') {
-            r->p = p + 1;
-            r->depth--;
-            r->state = RS_AFTER_VALUE;
-            t->type = RCPT_JSON_T_END_OBJECT;
-            t->offset = (size_t)(p - r->base);
-            return RCPT_OK;
-        }
+        if (rpeek(r, p) == '}') return rclose_empty(r, t, p, RCPT_JSON_T_END_OBJECT);
         return rkey(r, t);
     case RS_AFTER_VALUE: {
         t->offset = (size_t)(p - r->base);
